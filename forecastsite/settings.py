@@ -225,8 +225,9 @@ LOGGING = {
 
 # --- Celery -----------------------------------------------------------------
 # No broker configured: tasks run in-process (the embedded default). REDIS_URL
-# alone is enough to make Redis the broker.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or REDIS_URL
+# alone is enough to make Redis the broker; CELERY_BROKER_URL set but empty
+# keeps tasks in-process even with a Redis cache.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL).strip()
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
@@ -269,3 +270,6 @@ FORECAST_ROUND_DEADLINE = env_float("FORECAST_ROUND_DEADLINE", 240.0)
 FORECAST_CLAIM_LEASE = env_int("FORECAST_CLAIM_LEASE", 420)
 # Questions whose rounds run concurrently inside one in-process dispatch.
 FORECAST_LOCAL_CONCURRENCY = env_int("FORECAST_LOCAL_CONCURRENCY", 8)
+# Set by bin/run when no provider is configured and the panel is answered by
+# the local replay server: pages then say so plainly.
+FORECAST_REPLAY = env_bool("FORECAST_REPLAY", False)
