@@ -6,7 +6,10 @@ def home(request):
 
 
 def category(request, slug):
-    return HttpResponse("category")
+    # The page and its track record live with the scoring code in forecasts.views.
+    from forecasts.views import category_page
+
+    return category_page(request, slug)
 
 
 def detail(request, slug):

@@ -1,0 +1,62 @@
+"""Public pages about how good the forecasts have been: categories, models, methodology."""
+
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from questions.models import Category, Question
+
+from . import scoring, thresholds
+
+CATEGORY_PAGE_SIZE = 25
+
+
+@require_GET
+def category_page(request, slug):
+    """A category's published questions with their headline, and its track record."""
+    category = get_object_or_404(Category, slug=slug)
+    questions = Question.objects.published().in_category(category).with_latest_snapshot().order_by("-published_at", "-pk")
+    page = Paginator(questions, CATEGORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    report = scoring.category_report(category)
+    return render(
+        request,
+        "questions/category.html",
+        {
+            "category": category,
+            "page": page,
+            "record": report.record,
+            "calibration": report.calibration,
+        },
+    )
+
+
+@require_GET
+def models(request):
+    """Each model's record against the panel average and the always-50% baseline."""
+    forecasts = scoring.final_forecasts()
+    pairs = [(f.probability, f.outcome) for f in forecasts]
+    return render(
+        request,
+        "forecasts/models.html",
+        {
+            "panel": scoring.TrackRecord.from_pairs(pairs),
+            "panel_calibration": scoring.calibration(pairs),
+            "records": scoring.model_records(),
+            "category_records": scoring.category_records(),
+            "methods": scoring.aggregation_method_records(),
+        },
+    )
+
+
+@require_GET
+def methodology(request):
+    return render(
+        request,
+        "forecasts/methodology.html",
+        {
+            "t": thresholds,
+            "no_skill_log_score": scoring.NO_SKILL_LOG_LOSS,
+            "log_clip": scoring.LOG_CLIP,
+            "bins": scoring.CALIBRATION_BINS,
+        },
+    )
