@@ -120,6 +120,20 @@ class Question(models.Model):
                 | (~Q(status="resolved") & Q(outcome__isnull=True)),
             ),
             models.CheckConstraint(name="question_cadence_positive", condition=Q(cadence_hours__gte=1)),
+            # The lifecycle's invariants; questions.services holds its transitions.
+            models.CheckConstraint(
+                name="question_status_valid",
+                condition=Q(status__in=["draft", "open", "closed", "resolved", "annulled"]),
+            ),
+            models.CheckConstraint(
+                name="question_published_has_date",
+                condition=Q(status="draft") | Q(published_at__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="question_resolution_stamp_only_when_decided",
+                condition=Q(status__in=["resolved", "annulled"])
+                | (Q(resolved_at__isnull=True) & Q(resolved_by__isnull=True)),
+            ),
             models.CheckConstraint(
                 name="question_closes_after_published",
                 condition=Q(closes_at__isnull=True) | Q(published_at__isnull=True) | Q(closes_at__gte=F("published_at")),

@@ -1,0 +1,231 @@
+"""A question's lifecycle: draft → open → closed → resolved YES/NO or annulled, and back.
+
+Every status change goes through these functions, from the admin (one question
+or a bulk action over thousands) or a management command. The database holds
+the invariants (questions.models.Question.Meta.constraints); these functions
+hold the allowed transitions and stamp who resolved a question and when.
+
+Bulk functions take a queryset, update it with one statement per transition
+and return how many rows changed, so "select all" over every question never
+loads them into memory.
+"""
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .models import Question
+
+Status = Question.Status
+
+# Which statuses each action may start from.
+PUBLISHABLE = (Status.DRAFT,)
+CLOSABLE = (Status.OPEN,)
+REOPENABLE = (Status.CLOSED,)
+RESOLVABLE = (Status.OPEN, Status.CLOSED)
+ANNULLABLE = (Status.OPEN, Status.CLOSED, Status.RESOLVED)
+UNRESOLVABLE = (Status.RESOLVED, Status.ANNULLED)
+
+# Readers' caches (the JSON API) key their entries on this number; every
+# lifecycle change bumps it so a resolution or un-resolution shows at once.
+GENERATION_KEY = "site:content-generation"
+
+
+class TransitionError(ValueError):
+    """The question is not in a status the action may start from."""
+
+
+def content_generation():
+    value = cache.get(GENERATION_KEY)
+    if value is None:
+        value = int(timezone.now().timestamp() * 1000)
+        cache.add(GENERATION_KEY, value, None)
+    return value
+
+
+def bump_content_generation():
+    """Invalidate every cached reader view once the current transaction commits."""
+
+    def bump():
+        try:
+            cache.incr(GENERATION_KEY)
+        except ValueError:
+            cache.set(GENERATION_KEY, int(timezone.now().timestamp() * 1000), None)
+
+    transaction.on_commit(bump)
+
+
+def _check(question, allowed, action):
+    if question.status not in allowed:
+        raise TransitionError(f"Cannot {action} a question that is {question.get_status_display().lower()}.")
+
+
+def _save(question, fields):
+    question.save(update_fields=[*fields, "updated_at"])
+    bump_content_generation()
+    return question
+
+
+@transaction.atomic
+def publish(question, now=None):
+    """Open a draft to readers and the panel; keeps a publication time set in advance."""
+    _check(question, PUBLISHABLE, "publish")
+    question.status = Status.OPEN
+    question.published_at = question.published_at or now or timezone.now()
+    return _save(question, ["status", "published_at"])
+
+
+@transaction.atomic
+def close(question):
+    """Stop new rounds; the question waits for its outcome."""
+    _check(question, CLOSABLE, "close")
+    question.status = Status.CLOSED
+    return _save(question, ["status"])
+
+
+@transaction.atomic
+def reopen(question):
+    _check(question, REOPENABLE, "reopen")
+    question.status = Status.OPEN
+    return _save(question, ["status"])
+
+
+@transaction.atomic
+def resolve(question, outcome, user=None, note=None, source=None, now=None):
+    """Record the outcome (True = YES), who decided it and when."""
+    if outcome not in (True, False):
+        raise TransitionError("A resolution needs an outcome, YES or NO.")
+    _check(question, RESOLVABLE, "resolve")
+    question.status = Status.RESOLVED
+    question.outcome = outcome
+    question.resolved_at = now or timezone.now()
+    question.resolved_by = user
+    fields = ["status", "outcome", "resolved_at", "resolved_by"]
+    if note is not None:
+        question.resolution_note = note
+        fields.append("resolution_note")
+    if source is not None:
+        question.resolution_source = source
+        fields.append("resolution_source")
+    return _save(question, fields)
+
+
+@transaction.atomic
+def annul(question, user=None, note=None, now=None):
+    """The question cannot be resolved fairly: it leaves every track record."""
+    _check(question, ANNULLABLE, "annul")
+    question.status = Status.ANNULLED
+    question.outcome = None
+    question.resolved_at = now or timezone.now()
+    question.resolved_by = user
+    fields = ["status", "outcome", "resolved_at", "resolved_by"]
+    if note is not None:
+        question.resolution_note = note
+        fields.append("resolution_note")
+    return _save(question, fields)
+
+
+@transaction.atomic
+def unresolve(question):
+    """Undo a resolution or annulment: the question is closed again and leaves the track record.
+
+    The note and source stay, so an editor correcting a mistake keeps the
+    evidence at hand.
+    """
+    _check(question, UNRESOLVABLE, "un-resolve")
+    question.status = Status.CLOSED
+    question.outcome = None
+    question.resolved_at = None
+    question.resolved_by = None
+    return _save(question, ["status", "outcome", "resolved_at", "resolved_by"])
+
+
+# --- Bulk versions for admin actions ----------------------------------------
+
+
+def _bulk_update(queryset, allowed, **values):
+    count = queryset.filter(status__in=allowed).update(updated_at=timezone.now(), **values)
+    if count:
+        bump_content_generation()
+    return count
+
+
+@transaction.atomic
+def publish_many(queryset, now=None):
+    published_at = Coalesce("published_at", now or timezone.now())
+    return _bulk_update(queryset, PUBLISHABLE, status=Status.OPEN, published_at=published_at)
+
+
+@transaction.atomic
+def close_many(queryset):
+    return _bulk_update(queryset, CLOSABLE, status=Status.CLOSED)
+
+
+@transaction.atomic
+def resolve_many(queryset, outcome, user=None, now=None):
+    if outcome not in (True, False):
+        raise TransitionError("A resolution needs an outcome, YES or NO.")
+    return _bulk_update(
+        queryset, RESOLVABLE, status=Status.RESOLVED, outcome=outcome,
+        resolved_at=now or timezone.now(), resolved_by=user,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def annul_many(queryset, user=None, now=None):
+    return _bulk_update(
+        queryset, ANNULLABLE, status=Status.ANNULLED, outcome=None,
+        resolved_at=now or timezone.now(), resolved_by=user,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def unresolve_many(queryset):
+    return _bulk_update(
+        queryset, UNRESOLVABLE, status=Status.CLOSED, outcome=None, resolved_at=None, resolved_by=None
+    )
+
+
+def apply_status_change(question, previous_status, previous_outcome, user=None):
+    """Validate and stamp a status picked in the admin form.
+
+    The form has already written the new status and outcome onto `question`;
+    this checks the move from the stored values is allowed and fills in the
+    resolution stamp, raising TransitionError otherwise.
+    """
+    new_status, new_outcome = question.status, question.outcome
+    if new_status == previous_status and new_outcome == previous_outcome:
+        return
+    allowed = {
+        Status.OPEN: (Status.DRAFT, Status.CLOSED),
+        Status.CLOSED: (Status.OPEN, Status.RESOLVED, Status.ANNULLED),
+        Status.RESOLVED: (*RESOLVABLE, Status.RESOLVED, Status.ANNULLED),
+        Status.ANNULLED: ANNULLABLE,
+        Status.DRAFT: (Status.DRAFT,),
+    }[new_status]
+    if previous_status not in allowed:
+        before, after = Status(previous_status).label.lower(), Status(new_status).label.lower()
+        raise TransitionError(f"A question cannot go from {before} to {after}.")
+    if new_status == Status.RESOLVED and new_outcome is None:
+        raise TransitionError("Pick the outcome, YES or NO, to resolve the question.")
+    if new_status != Status.RESOLVED:
+        question.outcome = None
+    if new_status in (Status.RESOLVED, Status.ANNULLED):
+        question.resolved_at = timezone.now()
+        question.resolved_by = user
+    else:
+        question.resolved_at = None
+        question.resolved_by = None
+    if new_status == Status.OPEN and question.published_at is None:
+        question.published_at = timezone.now()
+
+
+def failing_filter(since):
+    """Questions with a failed model or a failed round since `since` (the admin's "failing" filter)."""
+    from forecasts.models import ModelRun, Round
+
+    return Q(pk__in=ModelRun.objects.failed().filter(answered_at__gte=since).values("question_id")) | Q(
+        pk__in=Round.objects.filter(status=Round.Status.FAILED, slot_at__gte=since).values("question_id")
+    )
