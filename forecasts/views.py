@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 from questions.models import Category, Question
 
 from . import scoring, thresholds
+from .readings import points
 
 CATEGORY_PAGE_SIZE = 25
 
@@ -15,8 +16,12 @@ CATEGORY_PAGE_SIZE = 25
 def category_page(request, slug):
     """A category's published questions with their headline, and its track record."""
     category = get_object_or_404(Category, slug=slug)
-    questions = Question.objects.published().in_category(category).with_latest_snapshot().order_by("-published_at", "-pk")
+    questions = Question.objects.published().in_category(category).with_latest_snapshot()
+    questions = questions.order_by("-published_at", "-pk")
     page = Paginator(questions, CATEGORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    for question in page.object_list:
+        # Rounded as on the question page, so the two never disagree by a point.
+        question.headline_points = points(question.latest_mean)
     report = scoring.category_report(category)
     return render(
         request,
