@@ -1,6 +1,5 @@
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
@@ -20,7 +19,9 @@ class PanelModel(models.Model):
         TEXT = "text", "Plain text (JSON asked for in the prompt)"
 
     name = models.CharField(max_length=100, unique=True, help_text="Shown to readers, e.g. 'GPT-4o'.")
-    model = models.CharField(max_length=200, help_text="The model id the provider expects, e.g. 'gpt-4o-2024-08-06'.")
+    model = models.CharField(
+        max_length=200, help_text="The model id the provider expects, e.g. 'gpt-4o-2024-08-06'."
+    )
     base_url = models.URLField(
         blank=True,
         max_length=500,
@@ -35,7 +36,9 @@ class PanelModel(models.Model):
     output_mode = models.CharField(max_length=12, choices=OutputMode.choices, default=OutputMode.AUTO)
     stream = models.BooleanField(default=False, help_text="Ask for a streamed reply.")
     timeout_seconds = models.FloatField(
-        null=True, blank=True, help_text="Per-attempt timeout. Empty: the site default (FORECAST_DEFAULT_TIMEOUT)."
+        null=True,
+        blank=True,
+        help_text="Per-attempt timeout. Empty: the site default (FORECAST_DEFAULT_TIMEOUT).",
     )
     max_tokens = models.PositiveIntegerField(
         default=1500, help_text="Completion token budget; doubled once when a reply is cut off."
@@ -104,7 +107,9 @@ class Round(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     claims = models.PositiveSmallIntegerField(default=0, help_text="How many times a worker took this round.")
-    label = models.CharField(max_length=200, blank=True, help_text="For imported rounds: where they came from.")
+    label = models.CharField(
+        max_length=200, blank=True, help_text="For imported rounds: where they came from."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -114,7 +119,9 @@ class Round(models.Model):
         ]
         indexes = [
             # Used to find rounds left behind by a worker that died.
-            models.Index(fields=["claimed_at"], condition=Q(status__in=["pending", "running"]), name="round_unfinished"),
+            models.Index(
+                fields=["claimed_at"], condition=Q(status__in=["pending", "running"]), name="round_unfinished"
+            ),
         ]
 
     def __str__(self):
@@ -181,7 +188,9 @@ class ModelRun(models.Model):
         ]
         indexes = [
             # The question page's model cards and the models page's records.
-            models.Index(fields=["question", "model_name", "-answered_at"], name="modelrun_question_model_time"),
+            models.Index(
+                fields=["question", "model_name", "-answered_at"], name="modelrun_question_model_time"
+            ),
             models.Index(fields=["model_name", "status"], name="modelrun_model_status"),
             # Spending per day and month in the admin.
             models.Index(fields=["answered_at"], name="modelrun_answered_at"),

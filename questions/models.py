@@ -92,12 +92,16 @@ class Question(models.Model):
     resolves_at = models.DateTimeField(
         null=True, blank=True, help_text="When the outcome is expected to be known (the question's deadline)."
     )
-    resolved_at = models.DateTimeField(null=True, blank=True, help_text="When an editor resolved the question.")
+    resolved_at = models.DateTimeField(
+        null=True, blank=True, help_text="When an editor resolved the question."
+    )
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     resolution_note = models.TextField(blank=True, help_text="Why it resolved this way, for readers.")
-    resolution_source = models.URLField(blank=True, max_length=500, help_text="A link that shows the outcome.")
+    resolution_source = models.URLField(
+        blank=True, max_length=500, help_text="A link that shows the outcome."
+    )
     cadence_hours = models.PositiveIntegerField(
         default=24, help_text="How often the panel is asked, in hours (24 = once a day)."
     )
@@ -136,7 +140,9 @@ class Question(models.Model):
             ),
             models.CheckConstraint(
                 name="question_closes_after_published",
-                condition=Q(closes_at__isnull=True) | Q(published_at__isnull=True) | Q(closes_at__gte=F("published_at")),
+                condition=Q(closes_at__isnull=True)
+                | Q(published_at__isnull=True)
+                | Q(closes_at__gte=F("published_at")),
             ),
             models.UniqueConstraint(
                 fields=["source", "source_id"],

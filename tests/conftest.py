@@ -23,7 +23,48 @@ def shared_data_dir():
     """../shared/data beside the checkout; tests that need it skip cleanly where it is absent."""
     from pathlib import Path
 
-    path = Path(os.environ.get("FORECASTSITE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    path = Path(
+        os.environ.get("FORECASTSITE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+    )
     if not (path / "questions.jsonl").exists():
         pytest.skip(f"shared data not found at {path}")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _fast_pipeline(settings):
+    """Backoff and deadlines short enough for tests; the logic is the same."""
+    settings.FORECAST_BACKOFF_BASE = 0.01
+    settings.FORECAST_BACKOFF_MAX = 0.05
+    settings.FORECAST_DEFAULT_TIMEOUT = 5.0
+    settings.FORECAST_ROUND_DEADLINE = 20.0
+    settings.FORECAST_LOCAL_CONCURRENCY = 1
+
+
+@pytest.fixture
+def replay_server():
+    """A local OpenAI-compatible server; set `.script` per model id before asking."""
+    from replay import ReplayServer
+
+    server = ReplayServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def panel(db, replay_server):
+    """Four active panel models answered by the replay server (the seeded panel is switched off)."""
+    from forecasts.models import PanelModel
+
+    PanelModel.objects.update(is_active=False)
+    return [
+        PanelModel.objects.create(
+            name=f"Seat {letter}",
+            model=f"model-{letter.lower()}",
+            base_url=replay_server.base_url,
+            position=i,
+            price_in_per_million="1.00",
+            price_out_per_million="2.00",
+        )
+        for i, letter in enumerate("ABCD")
+    ]

@@ -73,13 +73,22 @@ def make_round(question, probabilities, when=None, failed=(), names=None):
     rnd = Round.objects.create(question=question, slot_at=when, status=Round.Status.DONE, finished_at=when)
     for name, p in zip(names, probabilities, strict=True):
         ModelRun.objects.create(
-            round=rnd, question=question, model_name=name, status=ModelRun.Status.OK,
-            probability=p, rationale=f"{name} reasons.", answered_at=when,
+            round=rnd,
+            question=question,
+            model_name=name,
+            status=ModelRun.Status.OK,
+            probability=p,
+            rationale=f"{name} reasons.",
+            answered_at=when,
         )
     for name in failed:
         ModelRun.objects.create(
-            round=rnd, question=question, model_name=name, status=ModelRun.Status.PROVIDER_ERROR,
-            error_message="HTTP 500", answered_at=when,
+            round=rnd,
+            question=question,
+            model_name=name,
+            status=ModelRun.Status.PROVIDER_ERROR,
+            error_message="HTTP 500",
+            answered_at=when,
         )
     summary = summarize(probabilities)
     if summary is None:
@@ -87,8 +96,15 @@ def make_round(question, probabilities, when=None, failed=(), names=None):
         rnd.save(update_fields=["status"])
         return rnd, None
     snapshot = Snapshot.objects.create(
-        question=question, round=rnd, taken_at=when, mean=summary.mean, median=summary.median,
-        minimum=summary.minimum, maximum=summary.maximum, spread=summary.spread,
-        models_ok=summary.count, models_failed=len(failed),
+        question=question,
+        round=rnd,
+        taken_at=when,
+        mean=summary.mean,
+        median=summary.median,
+        minimum=summary.minimum,
+        maximum=summary.maximum,
+        spread=summary.spread,
+        models_ok=summary.count,
+        models_failed=len(failed),
     )
     return rnd, snapshot

@@ -1,0 +1,57 @@
+"""Celery tasks: each takes ids, calls one service and returns.
+
+Provider errors are handled inside the services (a Celery retry would repeat
+the models that already answered); these tasks never retry themselves.
+"""
+
+import logging
+
+from celery import shared_task
+from django.core.cache import cache
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+DISPATCH_LOCK = "forecasts:dispatch-lock"
+
+
+@shared_task(name="forecasts.tasks.run_round")
+def run_round(round_id):
+    snapshot = services.run_round(round_id)
+    return snapshot.pk if snapshot else None
+
+
+@shared_task(name="forecasts.tasks.dispatch_due_rounds")
+def dispatch_due_rounds(limit=500):
+    """Create this slot's rounds for due questions and fan out one task per round.
+
+    The cache lock keeps two overlapping dispatches (two beats, or a slow one)
+    from doing the work twice; the unique (question, slot) constraint would
+    catch it anyway, this only saves the queries.
+    """
+    if not cache.add(DISPATCH_LOCK, "1", timeout=300):
+        logger.info("another dispatch is running; skipping")
+        return 0
+    try:
+        round_ids = services.create_due_rounds(limit=limit)
+        round_ids += services.stranded_round_ids(limit=limit)
+        for round_id in round_ids:
+            run_round.delay_on_commit(round_id)
+        logger.info("dispatched %d round(s)", len(round_ids))
+        return len(round_ids)
+    finally:
+        cache.delete(DISPATCH_LOCK)
+
+
+@shared_task(name="forecasts.tasks.run_question_now")
+def run_question_now(question_id):
+    """An editor's "run a forecast now": a manual round outside the cadence."""
+    from questions.models import Question
+
+    question = Question.objects.filter(pk=question_id).first()
+    if question is None:
+        return None
+    rnd = services.create_manual_round(question)
+    snapshot = services.run_round(rnd.pk)
+    return snapshot.pk if snapshot else None

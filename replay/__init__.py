@@ -1,0 +1,3 @@
+from .server import ReplayServer
+
+__all__ = ["ReplayServer"]
