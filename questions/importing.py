@@ -15,6 +15,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 from django.db import transaction
 from django.db.models import Max
@@ -676,3 +677,111 @@ def _rounds_for(groups, questions, label, result):
     Round.objects.bulk_create(to_create, batch_size=500)
     result.rounds_created = len(to_create)
     return rounds, with_snapshot
+
+
+# --- Sample content -----------------------------------------------------------
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample"
+SAMPLE_SOURCE = "sample"
+SAMPLE_LABEL = "sample history"
+SAMPLE_ROUNDS = 6
+SAMPLE_DAYS = 30
+
+
+@dataclass
+class SampleResult:
+    loaded: bool
+    questions: ImportResult | None = None
+    rounds: int = 0
+    existing_questions: int = 0
+
+
+def load_replay(path=None):
+    """The recorded answers in sample/replay.json (also read by the local replay server)."""
+    with open(path or SAMPLE_DIR / "replay.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def load_sample_content(force=False, now=None, sample_dir=SAMPLE_DIR, progress=_no_progress):
+    """Load the site's own sample questions and a short backdated history for each.
+
+    Does nothing on a database that already has questions, unless force is
+    set. The history rounds are made from the recorded answers in
+    replay.json, labelled "sample history" and marked imported: they are
+    sample answers, never presented as live forecasts.
+    """
+    existing = Question.objects.count()
+    if existing and not force:
+        return SampleResult(loaded=False, existing_questions=existing)
+    replay = load_replay(sample_dir / "replay.json")
+    with transaction.atomic():
+        result = SampleResult(loaded=True, existing_questions=existing)
+        result.questions = import_questions(sample_dir / "questions.jsonl", progress=progress)
+        seats = _sample_seats()
+        now = now or timezone.now()
+        today = datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
+        questions = Question.objects.filter(source=SAMPLE_SOURCE).exclude(rounds__isnull=False)
+        for question in progress(list(questions), desc="sample history", unit=" questions"):
+            recordings = replay["questions"].get(question.title, {})
+            result.rounds += _write_sample_history(question, recordings, replay["default"], seats, today)
+    return result
+
+
+def _sample_seats():
+    """(display name, panel model or None, model id) for each seat of the active panel."""
+    from forecasts.models import PanelModel
+
+    seats = [(seat.name, seat, seat.model) for seat in PanelModel.objects.active()]
+    return seats or [(model_id, None, model_id) for model_id in _DEFAULT_PANEL_IDS]
+
+
+_DEFAULT_PANEL_IDS = (
+    "openai/gpt-4o",
+    "anthropic/claude-3.5-sonnet",
+    "meta-llama/llama-3.1-405b-instruct",
+    "deepseek/deepseek-r1",
+)
+
+
+def _write_sample_history(question, recordings, default, seats, today):
+    if question.status == Question.Status.RESOLVED and question.resolves_at:
+        # Before the outcome was known: the track record needs forecasts made in time.
+        end = datetime.combine(question.resolves_at.astimezone(UTC).date(), time.min, tzinfo=UTC)
+    else:
+        end = today
+    # Evenly spread from SAMPLE_DAYS days before the end to the day before it.
+    days_ago = [
+        round(SAMPLE_DAYS - i * (SAMPLE_DAYS - 1) / (SAMPLE_ROUNDS - 1)) for i in range(SAMPLE_ROUNDS)
+    ]
+    slots = [end - timedelta(days=days) for days in days_ago]
+    slots = [slot for slot in slots if question.published_at is None or slot >= question.published_at]
+    written = 0
+    for index, slot_at in enumerate(slots):
+        rnd = Round.objects.create(
+            question=question, slot_at=slot_at, kind=Round.Kind.IMPORTED, label=SAMPLE_LABEL
+        )
+        for name, seat, model_id in seats:
+            answers = recordings.get(model_id) or default
+            # Walk through the recordings in order, so the sample line drifts
+            # the way a real trajectory does instead of zigzagging.
+            answer = answers[min(index * len(answers) // len(slots), len(answers) - 1)]
+            run = ModelRun(
+                round=rnd,
+                question=question,
+                panel_model=seat,
+                model_name=name,
+                answered_at=slot_at,
+                is_imported=True,
+                raw_output="Sample recording from sample/replay.json, not a live answer.",
+            )
+            if "error" in answer:
+                run.status = ModelRun.Status.PROVIDER_ERROR
+                run.error_message = f"Sample recording: HTTP {answer['error']}"
+            else:
+                run.status = ModelRun.Status.OK
+                run.probability = float(answer["probability"])
+                run.rationale = answer.get("rationale", "")
+            run.save()
+        close_round(rnd, is_imported=True)
+        written += 1
+    return written
