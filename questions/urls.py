@@ -7,4 +7,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("categories/<slug:slug>/", views.category, name="category"),
     path("questions/<slug:slug>/", views.detail, name="detail"),
+    path("questions/<slug:slug>/trajectory/", views.trajectory_fragment, name="trajectory"),
+    path("questions/<slug:slug>/trajectory.json", views.trajectory_json, name="trajectory-json"),
+    path("questions/<slug:slug>/track-record/", views.track_record, name="track-record"),
 ]
