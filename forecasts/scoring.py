@@ -176,6 +176,15 @@ def calibration(pairs, bins: int = CALIBRATION_BINS) -> list[CalibrationBin]:
     ]
 
 
+def calibration_points(bins: list[CalibrationBin]) -> list[dict]:
+    """The non-empty bins as chart points, in percent: {"x": mean forecast, "y": observed, "n": count}."""
+    return [
+        {"x": round(b.mean_forecast_percent, 2), "y": round(b.observed_percent, 2), "n": b.count}
+        for b in bins
+        if b.count
+    ]
+
+
 @dataclass(frozen=True)
 class CategoryReport:
     record: TrackRecord

@@ -31,6 +31,7 @@ def category_page(request, slug):
             "page": page,
             "record": report.record,
             "calibration": report.calibration,
+            "calibration_points": scoring.calibration_points(report.calibration),
         },
     )
 
@@ -40,12 +41,14 @@ def models(request):
     """Each model's record against the panel average and the always-50% baseline."""
     forecasts = scoring.final_forecasts()
     pairs = [(f.probability, f.outcome) for f in forecasts]
+    panel_calibration = scoring.calibration(pairs)
     return render(
         request,
         "forecasts/models.html",
         {
             "panel": scoring.TrackRecord.from_pairs(pairs),
-            "panel_calibration": scoring.calibration(pairs),
+            "panel_calibration": panel_calibration,
+            "panel_calibration_points": scoring.calibration_points(panel_calibration),
             "records": scoring.model_records(),
             "category_records": scoring.category_records(),
             "methods": scoring.aggregation_method_records(),

@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "questions",
     "forecasts",
+    "api",
 ]
 
 MIDDLEWARE = [
