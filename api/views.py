@@ -1,0 +1,277 @@
+"""The read-only JSON API, version 1: thin GET views over published questions.
+
+Every response is cached briefly under a key that includes the content
+generation (questions.services), so a resolution, an un-resolution or a new
+round shows at once while repeated reads cost one cache hit. Bad parameters
+are the client's error (400 with a JSON body), never a 500.
+"""
+
+import csv
+import functools
+from datetime import UTC, datetime, time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Q
+from django.http import HttpResponse, JsonResponse
+from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.dateparse import parse_date, parse_datetime
+from django.views.decorators.http import require_GET
+
+from forecasts.models import ModelRun, Snapshot
+from questions.models import Category, Question
+from questions.services import content_generation
+
+from . import serializers
+from .openapi import build_document
+
+CACHE_SECONDS = min(settings.CACHE_SECONDS, 60)
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+MAX_OFFSET = 1_000_000
+DETAIL_SNAPSHOTS = 50
+CSV_MAX_ROWS = 100_000
+PUBLIC_STATUSES = [s for s in Question.Status.values if s != Question.Status.DRAFT]
+
+
+class ApiError(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def error_response(status, message):
+    return JsonResponse({"error": {"status": status, "message": message}}, status=status)
+
+
+def api_view(view):
+    """GET only, JSON errors, and a short cache keyed on the full URL and the content generation."""
+
+    @require_GET
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        key = f"api:v1:{content_generation()}:{request.get_full_path()}"
+        hit = cache.get(key)
+        if hit is not None:
+            content_type, body = hit
+            response = HttpResponse(body, content_type=content_type)
+        else:
+            try:
+                response = view(request, *args, **kwargs)
+            except ApiError as error:
+                return error_response(error.status, error.message)
+            if response.status_code == 200:
+                cache.set(key, (response["Content-Type"], response.content), CACHE_SECONDS)
+        patch_cache_control(response, public=True, max_age=CACHE_SECONDS)
+        patch_vary_headers(response, ["Accept"])
+        response["Access-Control-Allow-Origin"] = "*"
+        return response
+
+    return wrapper
+
+
+def _int_param(request, name, default, low, high):
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be an integer.") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{name} must be between {low} and {high}.")
+    return value
+
+
+def _page(request, queryset, serialize):
+    limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = _int_param(request, "offset", 0, 0, MAX_OFFSET)
+    count = queryset.count()
+    rows = list(queryset[offset : offset + limit])
+
+    def link(new_offset):
+        params = request.GET.copy()
+        params["limit"], params["offset"] = str(limit), str(new_offset)
+        return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+
+    return JsonResponse(
+        {
+            "count": count,
+            "limit": limit,
+            "offset": offset,
+            "next": link(offset + limit) if offset + limit < count else None,
+            "previous": link(max(offset - limit, 0)) if offset > 0 else None,
+            "results": [serialize(row) for row in rows],
+        }
+    )
+
+
+def _parse_since(raw):
+    """An ISO 8601 date or datetime; without a zone it is read as UTC."""
+    try:
+        moment = parse_datetime(raw)
+        if moment is None:
+            day = parse_date(raw)
+            moment = datetime.combine(day, time.min) if day else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise ApiError(400, "updated_since must be an ISO 8601 date or date-time, e.g. 2026-01-31T00:00:00Z.")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _question(slug):
+    question = (
+        Question.objects.published().select_related("category").with_latest_snapshot().filter(slug=slug)
+    )
+    question = question.first()
+    if question is None:
+        raise ApiError(404, "No published question has this slug.")
+    return question
+
+
+@api_view
+def openapi(request):
+    return JsonResponse(
+        build_document(request.build_absolute_uri("/api/v1")), json_dumps_params={"indent": 1}
+    )
+
+
+@api_view
+def categories(request):
+    return _page(
+        request, Category.objects.order_by("order", "name"), lambda c: serializers.category(c, request)
+    )
+
+
+@api_view
+def questions(request):
+    qs = Question.objects.published().select_related("category").with_latest_snapshot()
+    slug = request.GET.get("category")
+    if slug:
+        category = Category.objects.filter(slug=slug).first()
+        if category is None:
+            raise ApiError(400, f"Unknown category {slug!r}.")
+        qs = qs.in_category(category)
+    status = request.GET.get("status")
+    if status:
+        if status not in PUBLIC_STATUSES:
+            raise ApiError(400, f"status must be one of {', '.join(PUBLIC_STATUSES)}.")
+        qs = qs.filter(status=status)
+    since = request.GET.get("updated_since")
+    if since:
+        moment = _parse_since(since)
+        qs = qs.filter(Q(updated_at__gte=moment) | Q(latest_taken_at__gte=moment))
+    qs = qs.order_by("-published_at", "-pk")
+    return _page(request, qs, lambda q: serializers.question_summary(q, request))
+
+
+@api_view
+def question(request, slug):
+    q = _question(slug)
+    snapshots = Snapshot.objects.filter(question=q).order_by("-taken_at", "-pk")[:DETAIL_SNAPSHOTS]
+    latest_round = Snapshot.objects.filter(question=q).order_by("-taken_at", "-pk").values("round_id")[:1]
+    runs = ModelRun.objects.filter(round__in=latest_round).order_by("model_name")
+    return JsonResponse(serializers.question_detail(q, request, snapshots, runs))
+
+
+@api_view
+def snapshots(request, slug):
+    q = _question(slug)
+    return _page(
+        request, Snapshot.objects.filter(question=q).order_by("-taken_at", "-pk"), serializers.snapshot
+    )
+
+
+@api_view
+def model_runs(request, slug):
+    q = _question(slug)
+    runs = ModelRun.objects.filter(question=q).order_by("-answered_at", "model_name", "-pk")
+    return _page(request, runs, serializers.model_run)
+
+
+def _csv_response(filename, header, rows):
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_csv_cell(cell) for cell in row])
+    return response
+
+
+def _csv_cell(value):
+    # Model text is untrusted: a leading =, +, - or @ would run as a formula in a spreadsheet.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@api_view
+def trajectory_csv(request, slug):
+    q = _question(slug)
+    rows = (
+        Snapshot.objects.filter(question=q)
+        .order_by("taken_at")
+        .values_list(
+            "taken_at", "mean", "median", "minimum", "maximum", "spread", "models_ok", "models_failed"
+        )
+        .iterator()
+    )
+    return _csv_response(
+        f"{q.slug}-trajectory.csv",
+        ["taken_at", "mean", "median", "minimum", "maximum", "spread", "models_ok", "models_failed"],
+        ((serializers.iso(r[0]), *r[1:]) for r in _bounded(rows)),
+    )
+
+
+@api_view
+def model_runs_csv(request, slug):
+    q = _question(slug)
+    rows = (
+        ModelRun.objects.filter(question=q)
+        .order_by("answered_at", "model_name")
+        .values_list("answered_at", "round_id", "model_name", "status", "probability", "rationale")
+        .iterator()
+    )
+    return _csv_response(
+        f"{q.slug}-model-runs.csv",
+        ["answered_at", "round_id", "model", "status", "probability", "rationale"],
+        (
+            (serializers.iso(r[0]), r[1], r[2], r[3], r[4], r[5] if r[3] == "ok" else "")
+            for r in _bounded(rows)
+        ),
+    )
+
+
+def _bounded(rows):
+    for index, row in enumerate(rows):
+        if index >= CSV_MAX_ROWS:
+            return
+        yield row
+
+
+@api_view
+def track_records(request):
+    from forecasts import scoring
+
+    cats = list(Category.objects.order_by("order", "name"))
+    data = {
+        "overall": serializers.track_record(scoring.overall_track_record()),
+        "categories": [
+            {"category": c.slug, "name": c.name, **serializers.track_record(scoring.category_track_record(c))}
+            for c in cats
+        ],
+        "models": [
+            {
+                "model": record.model_name,
+                "model_record": serializers.track_record(record.overall.model),
+                "panel_record": serializers.track_record(record.overall.panel),
+            }
+            for record in scoring.model_records()
+        ],
+    }
+    return JsonResponse(data)
