@@ -245,6 +245,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "forecastsite")
 CELERY_BEAT_SCHEDULE = {
     # Finds the open questions whose cadence slot has no round yet and fans
     # out one task per question; safe to run from two schedulers at once.
