@@ -45,16 +45,21 @@ def content_generation():
     return value
 
 
+def _bump():
+    try:
+        cache.incr(GENERATION_KEY)
+    except ValueError:
+        cache.set(GENERATION_KEY, int(timezone.now().timestamp() * 1000), None)
+
+
 def bump_content_generation():
-    """Invalidate every cached reader view once the current transaction commits."""
+    """Invalidate every cached reader view now and again once the current transaction commits.
 
-    def bump():
-        try:
-            cache.incr(GENERATION_KEY)
-        except ValueError:
-            cache.set(GENERATION_KEY, int(timezone.now().timestamp() * 1000), None)
-
-    transaction.on_commit(bump)
+    The second bump drops anything a reader cached from the old rows while
+    the transaction was still open.
+    """
+    _bump()
+    transaction.on_commit(_bump)
 
 
 def _check(question, allowed, action):
