@@ -1,3 +1,4 @@
+import os
 import re
 from datetime import timedelta
 
@@ -184,3 +185,58 @@ def test_methodology_page_reads_its_thresholds_from_the_code(client, monkeypatch
     assert f'data-threshold="STABLE_MAX_POINTS">{thresholds.STABLE_MAX_POINTS}<' in html
     assert f'data-threshold="AGREE_MAX_POINTS">{thresholds.AGREE_MAX_POINTS}<' in html
     assert "Brier score" in html and "Log loss" in html
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_calibration_chart_draws_without_console_errors(live_server, monkeypatch):
+    import shutil
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium")
+    if not chromium:
+        pytest.skip("chromium is not installed")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    category = CategoryFactory(slug="tech")
+    for p, outcome in ((0.15, False), (0.75, True), (0.75, False), (0.95, True)):
+        make_round(resolved(category, outcome), [p])
+
+    errors = []
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-dev-shm-usage",
+            ],
+        )
+        try:
+            page = browser.new_page()
+            # The browser's own favicon request is not the page's doing.
+            page.on(
+                "console",
+                lambda m: (
+                    errors.append(m.text)
+                    if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico")
+                    else None
+                ),
+            )
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{live_server.url}/categories/tech/")
+            page.wait_for_selector(".calibration-chart.is-drawn canvas")
+            box = page.locator(".calibration-chart canvas").bounding_box()
+            assert box["width"] > 100 and box["height"] > 100
+            assert page.locator(".calibration-table").is_visible()
+            if os.environ.get("FS_SHOTS"):
+                page.screenshot(path=os.environ["FS_SHOTS"] + "/cat.png", full_page=True)
+            page.goto(f"{live_server.url}/models/")
+            page.wait_for_selector(".calibration-chart.is-drawn canvas")
+            if os.environ.get("FS_SHOTS"):
+                page.set_viewport_size({"width": 375, "height": 800})
+                page.screenshot(path=os.environ["FS_SHOTS"] + "/models.png", full_page=True)
+        finally:
+            browser.close()
+    assert errors == []
