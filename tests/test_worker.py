@@ -12,9 +12,12 @@ from tests.worker import Worker, wait_for
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def worker():
-    w = Worker().start()
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker):
+    # One worker for the module: starting one takes seconds, and each test
+    # uses fresh rows, so tests do not see each other's work.
+    with django_db_blocker.unblock():
+        w = Worker().start()
     yield w
     w.stop()
 
@@ -40,10 +43,11 @@ def test_a_round_delivered_twice_to_the_worker_calls_each_model_once(panel, repl
     answers(replay_server)
     question = QuestionFactory()
     rnd = services.create_manual_round(question)
+    before = worker.log().count("succeeded")
     worker.send("forecasts.tasks.run_round", rnd.pk)
     worker.send("forecasts.tasks.run_round", rnd.pk)
     assert wait_for(lambda: Round.objects.get(pk=rnd.pk).status == Round.Status.DONE)
-    wait_for(lambda: worker.log().count("succeeded") >= 2, timeout=15)
+    assert wait_for(lambda: worker.log().count("succeeded") >= before + 2, timeout=15)
     assert Snapshot.objects.filter(question=question).count() == 1
     assert len(replay_server.calls) == 4
 
@@ -51,10 +55,12 @@ def test_a_round_delivered_twice_to_the_worker_calls_each_model_once(panel, repl
 def test_two_schedulers_dispatching_the_same_slot_make_one_round_per_question(panel, replay_server, worker):
     answers(replay_server)
     questions = [QuestionFactory() for _ in range(3)]
+    before = worker.log().count("succeeded")
     worker.send("forecasts.tasks.dispatch_due_rounds")
     worker.send("forecasts.tasks.dispatch_due_rounds")
     assert wait_for(lambda: Snapshot.objects.count() == 3, timeout=40), worker.log()[-3000:]
-    wait_for(lambda: worker.log().count("succeeded") >= 5, timeout=15)
+    # Two dispatches and three rounds.
+    assert wait_for(lambda: worker.log().count("succeeded") >= before + 5, timeout=15)
     for question in questions:
         assert Round.objects.filter(question=question).count() == 1
         assert Snapshot.objects.filter(question=question).count() == 1
