@@ -35,10 +35,10 @@ class InvalidParameter(ValueError):
     pass
 
 
-def parse_min_move(value, default=thresholds.FEED_DEFAULT_MOVE_POINTS):
+def parse_min_move(value):
     """The ?min_move= threshold in points; junk or out-of-range values are the caller's error, not ours."""
     if value is None or value == "":
-        return float(default)
+        return float(thresholds.FEED_DEFAULT_MOVE_POINTS)
     try:
         number = float(value)
     except ValueError:
