@@ -131,7 +131,8 @@ def read_json_lines(path, progress=_no_progress):
             except UnicodeDecodeError as exc:
                 raise ImportFileError(
                     line_number,
-                    f"not valid UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})",
+                    f"not valid UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}): "
+                    "binary data, or text saved in another encoding",
                 ) from None
             if not text.strip():
                 continue

@@ -1,0 +1,456 @@
+import json
+import statistics
+from collections import defaultdict
+from datetime import UTC, datetime
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from forecasts.models import ModelRun, Round, Snapshot
+from questions.importing import MAX_LINE_BYTES
+from questions.models import Category, Question
+from tests.factories import QuestionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def question_row(n, **changes):
+    row = {
+        "source": "testsource",
+        "source_id": f"q-{n}",
+        "question": f"Will test event {n} happen before 2025?",
+        "category": "Test Things",
+        "background": "Background text.",
+        "resolution_criteria": "Resolves YES if it happens.",
+        "created_date": "2024-01-10",
+        "resolution_date": "2024-06-30",
+        "outcome": None,
+    }
+    row.update(changes)
+    return row
+
+
+def forecast_row(n, model="model-a", probability=0.4, **changes):
+    row = {
+        "model": model,
+        "source_id": f"q-{n}",
+        "forecast_date": "2024-10-01",
+        "probability": probability,
+        "rationale": f"{model} thinks so.",
+        "prompt_variant": "cot",
+        "in_panel": True,
+    }
+    row.update(changes)
+    return row
+
+
+def write_lines(path, rows):
+    with open(path, "wb") as handle:
+        for row in rows:
+            handle.write(row if isinstance(row, bytes) else json.dumps(row).encode() + b"\n")
+    return path
+
+
+def run(command, *args):
+    out = StringIO()
+    call_command(command, *map(str, args), "--quiet", stdout=out)
+    return out.getvalue()
+
+
+def counts():
+    return (
+        Question.objects.count(),
+        Category.objects.count(),
+        Round.objects.count(),
+        ModelRun.objects.count(),
+        Snapshot.objects.count(),
+    )
+
+
+# --- With the real data in ../shared/data -------------------------------------
+
+
+@pytest.mark.shared_data
+def test_real_files_import_all_questions_and_the_panels_forecasts(shared_data_dir):
+    out = run("import_questions", shared_data_dir / "questions.jsonl")
+    assert "241 questions: 241 created, 0 updated, 0 unchanged" in out
+    assert Question.objects.count() == 241
+    assert Question.objects.filter(status="resolved", outcome=True).count() == 84
+    assert Question.objects.filter(status="resolved", outcome=False).count() == 157
+    assert Category.objects.count() == 8
+
+    out = run("import_forecasts", shared_data_dir / "model_forecasts.jsonl")
+    assert "964 forecasts: 964 created" in out
+    assert ModelRun.objects.filter(is_imported=True, status="ok").count() == 964
+    assert Snapshot.objects.count() == 241
+    assert set(Snapshot.objects.values_list("models_ok", flat=True)) == {4}
+    assert Snapshot.objects.filter(is_imported=True).count() == 241
+    assert set(Round.objects.values_list("kind", flat=True)) == {"imported"}
+
+    # The snapshot is the plain average of the four panel probabilities in the file.
+    panel = defaultdict(list)
+    for line in (shared_data_dir / "model_forecasts.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["in_panel"]:
+            panel[row["source_id"]].append(row["probability"])
+    for snapshot in Snapshot.objects.select_related("question")[:20]:
+        assert snapshot.mean == pytest.approx(statistics.fmean(panel[snapshot.question.source_id]))
+        assert snapshot.taken_at == datetime(2024, 10, 1, tzinfo=UTC)
+
+
+@pytest.mark.shared_data
+def test_reimporting_the_real_files_changes_nothing(shared_data_dir):
+    run("import_questions", shared_data_dir / "questions.jsonl")
+    run("import_forecasts", shared_data_dir / "model_forecasts.jsonl")
+    before = counts()
+    snapshot_ids = set(Snapshot.objects.values_list("id", flat=True))
+
+    assert "0 created, 0 updated, 241 unchanged" in run(
+        "import_questions", shared_data_dir / "questions.jsonl"
+    )
+    out = run("import_forecasts", shared_data_dir / "model_forecasts.jsonl")
+    assert "0 created, 0 updated, 964 unchanged" in out
+    assert counts() == before
+    assert set(Snapshot.objects.values_list("id", flat=True)) == snapshot_ids
+
+
+@pytest.mark.shared_data
+def test_all_rows_go_into_one_round_per_prompt_variant_before_the_panels(shared_data_dir):
+    run("import_questions", shared_data_dir / "questions.jsonl")
+    run("import_forecasts", shared_data_dir / "model_forecasts.jsonl", "--all")
+    assert ModelRun.objects.count() == 3615
+    # Panel, basic prompt, and the chain-of-thought runs outside the panel.
+    assert Snapshot.objects.count() == 241 * 3
+    question = Question.objects.get(source_id=ModelRun.objects.first().question.source_id)
+    latest = Snapshot.objects.filter(question=question).latest()
+    assert latest.models_ok == 4
+    assert latest.taken_at == datetime(2024, 10, 1, tzinfo=UTC)
+    names = set(ModelRun.objects.filter(question=question).values_list("model_name", flat=True))
+    assert "gpt-4o-mini-2024-07-18 (basic)" in names
+    assert "gpt-4o-mini-2024-07-18 (cot)" in names
+    assert "claude-3.5-sonnet" in names
+
+
+# --- Questions ----------------------------------------------------------------
+
+
+def test_questions_are_created_with_categories_dates_and_outcomes(tmp_path):
+    path = write_lines(
+        tmp_path / "q.jsonl",
+        [question_row(1), question_row(2, outcome=1), question_row(3, outcome=0, category="Other Things")],
+    )
+    out = run("import_questions", path)
+    assert "3 questions: 3 created, 0 updated, 0 unchanged; 2 new categories" in out
+
+    open_q = Question.objects.get(source_id="q-1")
+    assert open_q.status == "open" and open_q.outcome is None
+    assert open_q.slug == "will-test-event-1-happen-before-2025"
+    assert open_q.category.slug == "test-things"
+    assert open_q.published_at == datetime(2024, 1, 10, tzinfo=UTC)
+    assert open_q.resolves_at == datetime(2024, 6, 30, tzinfo=UTC)
+    yes = Question.objects.get(source_id="q-2")
+    assert (yes.status, yes.outcome, yes.resolved_at) == ("resolved", True, datetime(2024, 6, 30, tzinfo=UTC))
+    assert Question.objects.get(source_id="q-3").outcome is False
+
+
+def test_reimport_updates_in_place_and_keeps_the_slug(tmp_path):
+    run("import_questions", write_lines(tmp_path / "a.jsonl", [question_row(1), question_row(2)]))
+    slug = Question.objects.get(source_id="q-1").slug
+
+    changed = [question_row(1, question="A reworded title?", outcome=1), question_row(2)]
+    out = run("import_questions", write_lines(tmp_path / "b.jsonl", changed))
+    assert "2 questions: 0 created, 1 updated, 1 unchanged" in out
+    question = Question.objects.get(source_id="q-1")
+    assert question.title == "A reworded title?"
+    assert question.slug == slug
+    assert question.status == "resolved" and question.outcome is True
+    assert Question.objects.count() == 2
+
+
+def test_same_titles_get_distinct_slugs_that_stay_stable(tmp_path):
+    QuestionFactory(slug="will-test-event-1-happen-before-2025")
+    rows = [question_row(1), question_row(2, question="Will test event 1 happen before 2025?")]
+    path = write_lines(tmp_path / "q.jsonl", rows)
+    run("import_questions", path)
+    slugs = dict(Question.objects.filter(source="testsource").values_list("source_id", "slug"))
+    assert slugs == {
+        "q-1": "will-test-event-1-happen-before-2025-2",
+        "q-2": "will-test-event-1-happen-before-2025-3",
+    }
+    run("import_questions", path)
+    assert dict(Question.objects.filter(source="testsource").values_list("source_id", "slug")) == slugs
+
+
+def test_long_titles_give_slugs_within_the_column_limit(tmp_path):
+    title = "Will " + "very " * 55 + "long things happen?"
+    run("import_questions", write_lines(tmp_path / "q.jsonl", [question_row(1, question=title)]))
+    run("import_questions", write_lines(tmp_path / "r.jsonl", [question_row(2, question=title)]))
+    slugs = list(Question.objects.values_list("slug", flat=True))
+    assert all(len(slug) <= 200 for slug in slugs)
+    assert len(set(slugs)) == 2
+
+
+def test_a_given_slug_is_used_and_a_clash_is_an_error(tmp_path):
+    run("import_questions", write_lines(tmp_path / "a.jsonl", [question_row(1, slug="my-own-slug")]))
+    assert Question.objects.get(source_id="q-1").slug == "my-own-slug"
+    with pytest.raises(CommandError, match="line 1: slug 'my-own-slug' belongs to another question"):
+        run("import_questions", write_lines(tmp_path / "b.jsonl", [question_row(2, slug="my-own-slug")]))
+
+
+def test_a_null_outcome_never_reopens_a_question_resolved_on_the_site(tmp_path):
+    path = write_lines(tmp_path / "q.jsonl", [question_row(1)])
+    run("import_questions", path)
+    Question.objects.filter(source_id="q-1").update(status="annulled")
+    run("import_questions", path)
+    assert Question.objects.get(source_id="q-1").status == "annulled"
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        (b'{"source": "testsource", "source_id": \n', "line 3: invalid JSON"),
+        (json.dumps(question_row(9, colour="red")).encode() + b"\n", "line 3: unknown field 'colour'"),
+        (
+            json.dumps(question_row(9, question=42)).encode() + b"\n",
+            "line 3: 'question' must be a string, found a number",
+        ),
+        (
+            json.dumps(question_row(9, created_date="2024-02-30")).encode() + b"\n",
+            "line 3: 'created_date' is not a valid date",
+        ),
+        (
+            json.dumps(question_row(9, created_date="10/01/2024")).encode() + b"\n",
+            "line 3: 'created_date' is not a valid date",
+        ),
+        (
+            json.dumps(question_row(9, outcome=2)).encode() + b"\n",
+            "line 3: 'outcome' must be 1 (YES), 0 (NO) or null",
+        ),
+        (
+            json.dumps(question_row(9, outcome=True)).encode() + b"\n",
+            "line 3: 'outcome' must be 1 (YES), 0 (NO) or null",
+        ),
+        (
+            json.dumps({k: v for k, v in question_row(9).items() if k != "category"}).encode() + b"\n",
+            "line 3: missing required field 'category'",
+        ),
+        (json.dumps(question_row(1)).encode() + b"\n", "line 3: question testsource:q-1 already on line 1"),
+        (b'["not", "an", "object"]\n', "line 3: expected a JSON object, found a list"),
+        (b'{"source": "a", "source": "b"}\n', "line 3: invalid JSON: field 'source' appears twice"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\n", "line 3: not valid UTF-8 text (byte 0x89 at column 1)"),
+        (b"\x00\x01\x02\x03 junk\n", "line 3: binary data"),
+        (b'{"source": "caf\xe9"}\n', "line 3: not valid UTF-8 text (byte 0xe9 at column 16)"),
+        (
+            b'{"note": "' + b"x" * (MAX_LINE_BYTES + 10) + b'"}\n',
+            "line 3: line is longer than 1,000,000 bytes",
+        ),
+    ],
+    ids=[
+        "invalid-json",
+        "unknown-field",
+        "wrong-type",
+        "impossible-date",
+        "date-format",
+        "outcome-2",
+        "outcome-bool",
+        "missing-field",
+        "duplicate",
+        "not-object",
+        "duplicate-key",
+        "binary-png",
+        "binary-nul",
+        "bad-utf8",
+        "huge",
+    ],
+)
+def test_a_bad_question_line_is_reported_by_number_and_nothing_is_imported(tmp_path, bad_line, message):
+    path = write_lines(tmp_path / "q.jsonl", [question_row(1), question_row(2), bad_line, question_row(4)])
+    with pytest.raises(CommandError) as info:
+        run("import_questions", path)
+    assert message in str(info.value)
+    assert "Nothing was imported" in str(info.value)
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_a_database_error_midway_rolls_the_whole_import_back(tmp_path, monkeypatch):
+    from django.db.models import QuerySet
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(QuerySet, "bulk_create", fail)
+    with pytest.raises(RuntimeError):
+        run("import_questions", write_lines(tmp_path / "q.jsonl", [question_row(1, category="Brand New")]))
+    monkeypatch.undo()
+    assert Category.objects.filter(name="Brand New").count() == 0
+
+
+def test_a_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(CommandError, match="cannot open"):
+        run("import_questions", tmp_path / "nope.jsonl")
+
+
+# --- Forecasts ----------------------------------------------------------------
+
+
+@pytest.fixture
+def two_questions(tmp_path):
+    run("import_questions", write_lines(tmp_path / "q.jsonl", [question_row(1, outcome=1), question_row(2)]))
+
+
+@pytest.mark.usefixtures("two_questions")
+def test_forecasts_become_one_imported_round_per_question_and_date(tmp_path):
+    rows = [
+        forecast_row(1, "model-a", 0.2),
+        forecast_row(1, "model-b", 0.6, rationale=None),
+        forecast_row(2, "model-a", 0.5),
+        forecast_row(2, "model-a", 0.7, forecast_date="2024-10-08"),
+        forecast_row(2, "outsider", 0.9, in_panel=False),
+    ]
+    out = run("import_forecasts", write_lines(tmp_path / "f.jsonl", rows))
+    assert "4 forecasts: 4 created, 0 updated, 0 unchanged; 3 new rounds, 3 snapshots written" in out
+    assert "1 rows outside the panel skipped" in out
+
+    q1 = Question.objects.get(source_id="q-1")
+    rnd = Round.objects.get(question=q1)
+    assert rnd.kind == "imported" and rnd.status == "done"
+    assert rnd.slot_at == datetime(2024, 10, 1, tzinfo=UTC)
+    assert rnd.label == "imported forecasts"
+    snapshot = rnd.snapshot
+    assert snapshot.mean == pytest.approx(0.4)
+    assert snapshot.spread == pytest.approx(0.4)
+    assert (snapshot.models_ok, snapshot.is_imported) == (2, True)
+    run_b = ModelRun.objects.get(round=rnd, model_name="model-b")
+    assert run_b.rationale == "" and run_b.is_imported and run_b.panel_model is None
+    assert run_b.answered_at == datetime(2024, 10, 1, tzinfo=UTC)
+    # Two dates make two points on the trajectory.
+    q2 = Question.objects.get(source_id="q-2")
+    assert list(Snapshot.objects.for_question(q2).values_list("mean", flat=True)) == [0.5, 0.7]
+
+
+@pytest.mark.usefixtures("two_questions")
+def test_a_changed_probability_updates_the_run_and_its_snapshot(tmp_path):
+    rows = [forecast_row(1, "model-a", 0.2), forecast_row(1, "model-b", 0.6)]
+    run("import_forecasts", write_lines(tmp_path / "f.jsonl", rows))
+    rows[1]["probability"] = 0.8
+    out = run("import_forecasts", write_lines(tmp_path / "g.jsonl", rows))
+    assert "2 forecasts: 0 created, 1 updated, 1 unchanged" in out
+    assert Snapshot.objects.get().mean == pytest.approx(0.5)
+    assert Round.objects.count() == 1
+
+
+@pytest.mark.usefixtures("two_questions")
+def test_all_puts_each_prompt_variant_in_its_own_round(tmp_path):
+    rows = [
+        forecast_row(1, "model-a", 0.2),
+        forecast_row(1, "model-a", 0.9, in_panel=False, prompt_variant="basic"),
+        forecast_row(1, "model-c", 0.7, in_panel=False, prompt_variant="basic"),
+    ]
+    run("import_forecasts", write_lines(tmp_path / "f.jsonl", rows), "--all")
+    q1 = Question.objects.get(source_id="q-1")
+    snapshots = list(Snapshot.objects.for_question(q1))
+    assert [s.models_ok for s in snapshots] == [2, 1]
+    assert snapshots[-1].mean == 0.2  # the panel's round stays the latest point
+    assert snapshots[0].round.label == "imported forecasts, basic prompt (outside the panel)"
+    assert set(snapshots[0].round.model_runs.values_list("model_name", flat=True)) == {
+        "model-a (basic)",
+        "model-c (basic)",
+    }
+
+
+@pytest.mark.usefixtures("two_questions")
+def test_forecasts_for_an_unknown_question_are_an_error_with_the_line(tmp_path):
+    rows = [forecast_row(1), forecast_row(77)]
+    with pytest.raises(CommandError, match="line 2: no question with source_id 'q-77'"):
+        run("import_forecasts", write_lines(tmp_path / "f.jsonl", rows))
+    assert Round.objects.count() == 0
+
+
+@pytest.mark.usefixtures("two_questions")
+def test_imported_forecasts_never_replace_a_scheduled_round(tmp_path):
+    question = Question.objects.get(source_id="q-1")
+    Round.objects.create(question=question, slot_at=datetime(2024, 10, 1, tzinfo=UTC))
+    with pytest.raises(CommandError, match="line 1: .* already has a scheduled round"):
+        run("import_forecasts", write_lines(tmp_path / "f.jsonl", [forecast_row(1)]))
+
+
+@pytest.mark.usefixtures("two_questions")
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        (
+            json.dumps(forecast_row(2, probability=1.4)).encode() + b"\n",
+            "line 3: 'probability' must be between 0 and 1",
+        ),
+        (
+            json.dumps(forecast_row(2, probability=-0.01)).encode() + b"\n",
+            "line 3: 'probability' must be between 0 and 1",
+        ),
+        (json.dumps(forecast_row(2)).replace("0.4", "NaN").encode() + b"\n", "line 3: invalid JSON: NaN"),
+        (
+            json.dumps(forecast_row(2)).replace("0.4", "Infinity").encode() + b"\n",
+            "line 3: invalid JSON: Infinity",
+        ),
+        (
+            json.dumps(forecast_row(2, probability="0.4")).encode() + b"\n",
+            "line 3: 'probability' must be a number",
+        ),
+        (
+            json.dumps(forecast_row(2, probability=True)).encode() + b"\n",
+            "line 3: 'probability' must be a number",
+        ),
+        (
+            json.dumps(forecast_row(2, in_panel="yes")).encode() + b"\n",
+            "line 3: 'in_panel' must be true or false",
+        ),
+        (
+            json.dumps(forecast_row(2, forecast_date="2024-10-01T09:00:00")).encode() + b"\n",
+            "without a time zone",
+        ),
+        (
+            json.dumps(forecast_row(2, temperature=0.2)).encode() + b"\n",
+            "line 3: unknown field 'temperature'",
+        ),
+        (
+            json.dumps(forecast_row(1)).encode() + b"\n",
+            "line 3: model-a already has a forecast for this question",
+        ),
+        (b"{not json}\n", "line 3: invalid JSON"),
+    ],
+    ids=[
+        "above-1",
+        "below-0",
+        "nan",
+        "infinity",
+        "string",
+        "bool",
+        "in-panel",
+        "naive",
+        "unknown",
+        "dup",
+        "json",
+    ],
+)
+def test_a_bad_forecast_line_is_reported_by_number_and_nothing_is_imported(tmp_path, bad_line, message):
+    path = write_lines(
+        tmp_path / "f.jsonl", [forecast_row(1), forecast_row(2, "model-b"), bad_line, forecast_row(2)]
+    )
+    with pytest.raises(CommandError) as info:
+        run("import_forecasts", path)
+    assert message in str(info.value)
+    assert (Round.objects.count(), ModelRun.objects.count(), Snapshot.objects.count()) == (0, 0, 0)
+
+
+@pytest.mark.usefixtures("two_questions")
+def test_timestamps_with_a_zone_make_rounds_within_a_day(tmp_path):
+    rows = [
+        forecast_row(2, probability=0.3, forecast_date="2024-10-01T06:00:00Z"),
+        forecast_row(2, probability=0.4, forecast_date="2024-10-01T14:00:00+02:00"),
+    ]
+    run("import_forecasts", write_lines(tmp_path / "f.jsonl", rows))
+    question = Question.objects.get(source_id="q-2")
+    assert list(Snapshot.objects.for_question(question).values_list("taken_at", flat=True)) == [
+        datetime(2024, 10, 1, 6, tzinfo=UTC),
+        datetime(2024, 10, 1, 12, tzinfo=UTC),
+    ]
