@@ -372,3 +372,37 @@ def test_no_api_key_appears_in_stored_errors(panel, replay_server, monkeypatch):
     assert "[redacted]" in run.error_message
     # The key did go to the provider, in the header where it belongs.
     assert replay_server.calls_for("model-a")
+
+
+def test_one_base_url_variable_points_the_whole_panel_at_a_compatible_server(
+    db, replay_server, monkeypatch, client
+):
+    """The acceptance scenario: a panel with no base URLs of its own, OPENAI_BASE_URL set."""
+    from forecasts.models import PanelModel
+
+    monkeypatch.setenv("OPENAI_BASE_URL", replay_server.base_url)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    seats = list(PanelModel.objects.active())
+    assert len(seats) == 4 and all(not s.base_url for s in seats)
+    replies = [
+        {"content": '{"probability": 0.62, "rationale": "Prices keep falling."}'},
+        {"content": FENCE + 'json\n{"probability": "55%", "rationale": "Mixed signals."}\n' + FENCE},
+        {"content": "<think>Draft: 30%? 0.9?</think>Supply is improving.\nFinal probability: 71%"},
+        {"status": 500},
+    ]
+    replay_server.script = {seat.model: [reply] for seat, reply in zip(seats, replies, strict=True)}
+    question = QuestionFactory()
+    rnd, snapshot = run_new_round(question)
+
+    assert sorted(ModelRun.objects.filter(round=rnd).values_list("status", flat=True)) == [
+        "ok",
+        "ok",
+        "ok",
+        "provider_error",
+    ]
+    page = client.get(question.get_absolute_url()).content.decode()
+    assert "3-model average" in page
+    assert "63%" in page
+    assert "16pt spread" in page
+    assert "API error" in page
+    assert "HTTP 500" not in page  # error details are for editors
