@@ -230,10 +230,11 @@ PATHS = {
         {"200": _json("QuestionSummaryPage", "A page of questions."), **_errors(400)},
         [
             {"name": "category", "in": "query", "required": False, "schema": {"type": "string"},
-             "description": "A category slug; an unknown slug is a 400."},
+             "description": "A category slug; an unknown slug matches no question."},
             {"name": "status", "in": "query", "required": False,
              "schema": {"enum": ["open", "closed", "resolved", "annulled"]}},
-            {"name": "updated_since", "in": "query", "required": False, "schema": {"type": "string"},
+            {"name": "updated_since", "in": "query", "required": False,
+             "schema": {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]},
              "description": "ISO 8601 date or date-time (UTC when no zone): questions changed or forecast since."},
             *PAGING,
         ],

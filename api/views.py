@@ -109,6 +109,8 @@ def _page(request, queryset, serialize):
 
 def _parse_since(raw):
     """An ISO 8601 date or datetime; without a zone it is read as UTC."""
+    # RFC 3339 allows a lowercase t and z; Python's parser does not.
+    raw = raw.strip().upper()
     try:
         moment = parse_datetime(raw)
         if moment is None:
@@ -152,10 +154,8 @@ def questions(request):
     qs = Question.objects.published().select_related("category").with_latest_snapshot()
     slug = request.GET.get("category")
     if slug:
-        category = Category.objects.filter(slug=slug).first()
-        if category is None:
-            raise ApiError(400, f"Unknown category {slug!r}.")
-        qs = qs.in_category(category)
+        # An unknown slug is a filter that matches nothing, as the document says.
+        qs = qs.filter(category__slug=slug)
     status = request.GET.get("status")
     if status:
         if status not in PUBLIC_STATUSES:
