@@ -152,6 +152,19 @@ def test_models_page_compares_each_model_with_the_panel_and_fifty_percent(client
     assert gamma
 
 
+@pytest.mark.parametrize("questions", [3, 24])
+def test_models_page_query_count_does_not_grow_with_data(client, django_assert_max_num_queries, questions):
+    categories = [CategoryFactory() for _ in range(4)]
+    for i in range(questions):
+        q = resolved(categories[i % 4], i % 2 == 0)
+        make_round(q, [0.2, 0.6, 0.7], when=timezone.now() - timedelta(days=2), failed=["Model D"])
+        make_round(q, [0.3, 0.5, 0.8, 0.4], when=timezone.now() - timedelta(days=1))
+
+    with django_assert_max_num_queries(12):
+        response = client.get(reverse("forecasts:models"))
+    assert response.status_code == 200
+
+
 def test_models_page_with_no_data_shows_no_zero_scores(client):
     response = client.get(reverse("forecasts:models"))
     html = response.content.decode()
