@@ -3,8 +3,8 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from forecasts.aggregation import summarize
-from forecasts.models import ModelRun, PanelModel, Round, Snapshot
+from forecasts.models import ModelRun, PanelModel, Round
+from forecasts.services import close_round
 from questions.models import Category, Question
 
 
@@ -70,7 +70,7 @@ def make_round(question, probabilities, when=None, failed=(), names=None):
     """
     when = when or timezone.now()
     names = names or [f"Model {chr(65 + i)}" for i in range(len(probabilities))]
-    rnd = Round.objects.create(question=question, slot_at=when, status=Round.Status.DONE, finished_at=when)
+    rnd = Round.objects.create(question=question, slot_at=when, status=Round.Status.RUNNING)
     for name, p in zip(names, probabilities, strict=True):
         ModelRun.objects.create(
             round=rnd,
@@ -90,21 +90,5 @@ def make_round(question, probabilities, when=None, failed=(), names=None):
             error_message="HTTP 500",
             answered_at=when,
         )
-    summary = summarize(probabilities)
-    if summary is None:
-        rnd.status = Round.Status.FAILED
-        rnd.save(update_fields=["status"])
-        return rnd, None
-    snapshot = Snapshot.objects.create(
-        question=question,
-        round=rnd,
-        taken_at=when,
-        mean=summary.mean,
-        median=summary.median,
-        minimum=summary.minimum,
-        maximum=summary.maximum,
-        spread=summary.spread,
-        models_ok=summary.count,
-        models_failed=len(failed),
-    )
-    return rnd, snapshot
+    # The same single writer as live rounds.
+    return rnd, close_round(rnd, taken_at=when)
