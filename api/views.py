@@ -121,8 +121,12 @@ def _parse_since(raw):
     if moment is None:
         raise ApiError(400, "updated_since must be an ISO 8601 date or date-time, e.g. 2026-01-31T00:00:00Z.")
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+        return moment.replace(tzinfo=UTC)
+    # The database takes UTC; an offset at the edge of the calendar clamps to its end.
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 def _question(slug):
