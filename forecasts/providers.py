@@ -4,6 +4,7 @@ This module never touches the database: a round calls `ask` from worker
 threads with a plain `Seat`, and records the `Answer` itself.
 """
 
+import functools
 import logging
 import os
 import random
@@ -11,6 +12,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
+import httpx2
 import openai
 from django.conf import settings
 
@@ -286,6 +288,10 @@ def ask(seat, messages, deadline, client_factory=None):
             except openai.OpenAIError as exc:
                 answer.status, answer.error_message = PROVIDER_ERROR, f"{type(exc).__name__}: {exc}"
                 break
+            except ValueError as exc:
+                # The client decodes the body itself and lets a JSONDecodeError
+                # through: a 200 whose body was cut or mangled on the way.
+                transient = (PROVIDER_ERROR, f"the reply body was not valid JSON: {exc}", None)
             else:
                 if error is not None:
                     transient = (PROVIDER_ERROR, f"error in the reply: {error}", None)
@@ -334,6 +340,12 @@ def ask(seat, messages, deadline, client_factory=None):
     return answer
 
 
+@functools.cache
+def _tls_context():
+    # Loading the CA bundle costs about 0.1 s of CPU; built once, it serves every client.
+    return httpx2.create_ssl_context()
+
+
 def _make_client(seat):
     return openai.OpenAI(
         # None lets the client read OPENAI_BASE_URL itself.
@@ -343,4 +355,5 @@ def _make_client(seat):
         api_key=seat.api_key() or "no-key-configured",
         max_retries=0,
         timeout=seat.per_attempt_timeout(),
+        http_client=openai.DefaultHttpxClient(verify=_tls_context()),
     )

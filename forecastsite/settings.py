@@ -163,6 +163,8 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CACHE_SECONDS = env_int("CACHE_SECONDS", 300)
+# Anonymous readers' pages (forecasts.cache); 0 turns the page cache off.
+PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", CACHE_SECONDS)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -251,7 +253,8 @@ CELERY_BEAT_SCHEDULE = {
     # out one task per question; safe to run from two schedulers at once.
     "every-10-minutes-dispatch-due-rounds": {
         "task": "forecasts.tasks.dispatch_due_rounds",
-        "schedule": crontab(minute="*/10"),
+        # FORECAST_DISPATCH_SECONDS replaces the crontab with a plain interval (tests).
+        "schedule": env_float("FORECAST_DISPATCH_SECONDS", 0) or crontab(minute="*/10"),
         "kwargs": {"limit": 500},
     },
 }

@@ -18,6 +18,7 @@ Two ways to decide a reply:
     {"refusal": "I can't help with that."}
     {"content": "...", "usage": None}       no usage block
     {"reject_json_schema": True, "content": "..."}   400 when json_schema is asked
+    {"raw": "{not json", "status": 200}     these bytes as the body, as a broken proxy might
   Streamed requests get the content in chunks, then a usage chunk with no choices.
 """
 
@@ -142,6 +143,14 @@ class ReplayServer:
                     return
                 if "delay" in b:
                     time.sleep(float(b["delay"]))
+                if "raw" in b:
+                    raw = b["raw"].encode() if isinstance(b["raw"], str) else bytes(b["raw"])
+                    self.send_response(int(b.get("status", 200)))
+                    self.send_header("Content-Type", b.get("content_type", "application/json"))
+                    self.send_header("Content-Length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
+                    return
                 response_format = (body.get("response_format") or {}).get("type")
                 if b.get("reject_json_schema") and response_format == "json_schema":
                     self._json(
