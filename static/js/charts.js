@@ -85,6 +85,8 @@
       });
     });
     var resolution = data.resolution || {};
+    var old = Chart.getChart(canvas);
+    if (old) old.destroy();
     var chart = new Chart(canvas, {
       type: "line",
       data: { datasets: datasets },
@@ -134,9 +136,8 @@
 
   function setup(block) {
     var canvas = block.querySelector("canvas");
-    if (!canvas || typeof Chart === "undefined") return;
-    var old = Chart.getChart(canvas);
-    if (old) old.destroy();
+    if (!canvas || typeof Chart === "undefined" || block.dataset.chartStarted) return;
+    block.dataset.chartStarted = "true";
     fetch(block.dataset.trajectoryUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (response) {
         if (!response.ok) throw new Error("trajectory " + response.status);
@@ -167,8 +168,10 @@
     blocks.forEach(setup);
   }
 
+  // This file is deferred like htmx, so htmx exists here. onLoad runs init for
+  // the initial page and for every fragment htmx swaps in (the lazy
+  // trajectory, a new range).
   if (window.htmx) {
-    // Runs for the initial page and for every fragment htmx swaps in.
     window.htmx.onLoad(init);
   } else {
     document.addEventListener("DOMContentLoaded", function () { init(document.body); });
