@@ -18,17 +18,20 @@ def _isolated_cache(settings):
     cache.clear()
 
 
-@pytest.fixture
-def shared_data_dir():
+def find_shared_data():
     """../shared/data beside the checkout; tests that need it skip cleanly where it is absent."""
     from pathlib import Path
 
-    path = Path(
-        os.environ.get("FORECASTSITE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-    )
+    default = Path(__file__).resolve().parents[2] / "shared" / "data"
+    path = Path(os.environ.get("FORECASTSITE_SHARED_DATA", default))
     if not (path / "questions.jsonl").exists():
         pytest.skip(f"shared data not found at {path}")
     return path
+
+
+@pytest.fixture
+def shared_data_dir():
+    return find_shared_data()
 
 
 @pytest.fixture(autouse=True)
