@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 from questions.models import Category, Question
 
 from . import scoring, thresholds
+from .cache import cache_for_readers
 from .readings import points
 
 CATEGORY_PAGE_SIZE = 25
@@ -37,6 +38,7 @@ def category_page(request, slug):
 
 
 @require_GET
+@cache_for_readers
 def models(request):
     """Each model's record against the panel average and the always-50% baseline."""
     forecasts = scoring.final_forecasts()
@@ -57,6 +59,7 @@ def models(request):
 
 
 @require_GET
+@cache_for_readers
 def methodology(request):
     return render(
         request,

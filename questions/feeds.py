@@ -20,9 +20,11 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.feedgenerator import Atom1Feed
 
 from forecasts import readings, thresholds
+from forecasts.cache import cache_for_readers
 from forecasts.models import Snapshot
 
 from .models import Category, Question
@@ -173,6 +175,7 @@ class ForecastFeed(Feed):
     description_template = "feeds/item_description.html"
     author_name = "forecastsite"
 
+    @method_decorator(cache_for_readers)
     def __call__(self, request, *args, **kwargs):
         try:
             return super().__call__(request, *args, **kwargs)

@@ -12,6 +12,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
 from forecasts import readings, scoring, trajectory
+from forecasts.cache import cache_for_readers
 from forecasts.models import ModelRun, PanelModel, Round, Snapshot
 
 from .models import Category, Question
@@ -39,6 +40,7 @@ def _published_question(slug):
 
 @require_GET
 @vary_on_headers("HX-Request")
+@cache_for_readers
 def home(request):
     """Open questions first, then closed and resolved ones (most recent first), filterable by category."""
     categories = list(Category.objects.all())
@@ -95,6 +97,7 @@ def _query_prefix(category, status):
     return "&".join(parts) + ("&" if parts else "")
 
 
+@cache_for_readers
 def category(request, slug):
     # The page and its track record live with the scoring code in forecasts.views.
     from forecasts.views import category_page
@@ -205,6 +208,7 @@ def _detail_context(request, question, lazy=True):
 
 @require_GET
 @vary_on_headers("HX-Request")
+@cache_for_readers
 def detail(request, slug):
     question = _published_question(slug)
     return render(request, "questions/detail.html", _detail_context(request, question))
@@ -262,6 +266,7 @@ def _track_record_context(question):
 
 @require_GET
 @vary_on_headers("HX-Request")
+@cache_for_readers
 def trajectory_fragment(request, slug):
     question = _published_question(slug)
     if request.htmx:
@@ -272,6 +277,7 @@ def trajectory_fragment(request, slug):
 
 @require_GET
 @vary_on_headers("HX-Request")
+@cache_for_readers
 def track_record(request, slug):
     question = _published_question(slug)
     if request.htmx:
@@ -281,6 +287,7 @@ def track_record(request, slug):
 
 
 @require_GET
+@cache_for_readers
 def trajectory_json(request, slug):
     """The chart's data. Refuses to write NaN rather than send JSON browsers reject."""
     question = _published_question(slug)
