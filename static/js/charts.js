@@ -54,7 +54,7 @@
         backgroundColor: COLORS.band,
       },
       {
-        label: "Highest model",
+        label: "Range of the models",
         data: points(data.rows, "max"),
         borderWidth: 0,
         pointRadius: 0,
@@ -85,6 +85,7 @@
       });
     });
     var resolution = data.resolution || {};
+    var narrow = canvas.parentNode.clientWidth < 500;
     var old = Chart.getChart(canvas);
     if (old) old.destroy();
     var chart = new Chart(canvas, {
@@ -100,7 +101,12 @@
         interaction: { mode: "nearest", axis: "x", intersect: false },
         scales: {
           // Epoch milliseconds shown in the reader's own time zone.
-          x: { type: "time", ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 6 } },
+          x: {
+            type: "time",
+            time: { tooltipFormat: "d MMM yyyy, HH:mm" },
+            // Fewer labels on a phone so that dates never overlap.
+            ticks: { maxRotation: 0, autoSkip: true, autoSkipPadding: 16, maxTicksLimit: narrow ? 3 : 6 },
+          },
           y: { min: 0, max: 100, ticks: { stepSize: 25, callback: function (v) { return v + "%"; } } },
         },
         plugins: {
@@ -108,7 +114,7 @@
             display: true,
             labels: {
               boxWidth: 12,
-              filter: function (item) { return item.datasetIndex >= 2 && !item.hidden; },
+              filter: function (item) { return item.datasetIndex >= 1 && !item.hidden; },
             },
           },
           tooltip: {
