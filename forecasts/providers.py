@@ -333,6 +333,8 @@ def ask(seat, messages, deadline, client_factory=None):
     answer.latency_ms = int((time.monotonic() - started) * 1000)
     answer.error_message = redact(answer.error_message, seat)
     answer.raw_output = redact(answer.raw_output, seat)
+    # The rationale is shown to readers: a key echoed into the reply must not reach them.
+    answer.rationale = redact(answer.rationale, seat)
     if answer.status != parsing.OK:
         logger.warning(
             "%s: %s after %d attempt(s): %s", seat.name, answer.status, answer.attempts, answer.error_message

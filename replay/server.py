@@ -19,6 +19,8 @@ Two ways to decide a reply:
     {"content": "...", "usage": None}       no usage block
     {"reject_json_schema": True, "content": "..."}   400 when json_schema is asked
     {"raw": "{not json", "status": 200}     these bytes as the body, as a broken proxy might
+    {"echo_key": True, ...}                 "{api_key}" anywhere in the behaviour becomes the
+                                            bearer token received, as a careless provider echoes it
   Streamed requests get the content in chunks, then a usage chunk with no choices.
 """
 
@@ -136,6 +138,9 @@ class ReplayServer:
                 self._reply(model, body, behaviour)
 
             def _reply(self, model, body, b):
+                if b.get("echo_key"):
+                    token = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+                    b = json.loads(json.dumps(b).replace("{api_key}", token))
                 if "hang" in b:
                     # Accept the request and say nothing: a provider that stalls.
                     server._stopping.wait(float(b["hang"]))
