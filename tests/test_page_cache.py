@@ -12,17 +12,21 @@ from tests.factories import QuestionFactory, make_round
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _no_local_copies():
+    # Each worker keeps recent pages in memory too; tests start without them.
+    from forecasts.cache import local_copies
+
+    local_copies.clear()
+    yield
+    local_copies.clear()
+
+
 @pytest.fixture
 def question():
     q = QuestionFactory(status="open", published_at=timezone.now() - timedelta(days=10))
     make_round(q, [0.20, 0.30, 0.40, 0.30], when=timezone.now() - timedelta(hours=6))
     return q
-
-
-@pytest.fixture
-def locmem(settings):
-    # Whatever CI configured, these tests look at one process's cache.
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 
 def test_it_serves_the_second_anonymous_request_from_the_cache(client, question):
@@ -117,3 +121,34 @@ def test_feeds_and_home_are_cached(client, question):
     for url in ("/", "/feeds/"):
         client.get(url)
         assert client.get(url)["X-Page-Cache"] == "hit", url
+
+
+def test_a_cached_copy_keeps_the_security_headers(client, question):
+    url = question.get_absolute_url()
+    first = client.get(url)
+    second = client.get(url)
+    assert second["X-Page-Cache"] == "hit"
+    for header in ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options"):
+        assert second[header] == first[header], header
+
+
+def test_a_request_with_a_session_cookie_is_never_served_from_the_cache(client, question):
+    url = question.get_absolute_url()
+    client.get(url)
+    client.cookies["sessionid"] = "not-a-real-session"
+    response = client.get(url)
+    assert response.status_code == 200
+    assert "X-Page-Cache" not in response
+
+
+def test_a_worker_never_serves_its_local_copy_after_an_invalidation(client, question):
+    from django.core.cache import cache
+
+    url = question.get_absolute_url()
+    client.get(url)
+    client.get(url)
+    # Another worker wrote a round: the shared generation moved, this worker's memory did not.
+    services.content_generation()
+    cache.incr(services.GENERATION_KEY)
+    response = client.get(url)
+    assert response["X-Page-Cache"] == "miss"
