@@ -228,17 +228,24 @@ def test_a_hung_provider_holds_the_worker_no_longer_than_the_soft_time_limit(pan
     first, second = QuestionFactory(), QuestionFactory()
     first_round = services.create_manual_round(first)
     second_round = services.create_manual_round(second)
-    started = time.monotonic()
     worker.send("forecasts.tasks.run_round", first_round.pk)
     worker.send("forecasts.tasks.run_round", second_round.pk)
-    assert wait_for(lambda: Snapshot.objects.filter(question=first).exists(), timeout=20), worker.log()[
-        -3000:
-    ]
-    assert time.monotonic() - started < 10
+    assert wait_for(lambda: Snapshot.objects.filter(question=first).exists(), timeout=45), (
+        list(ModelRun.objects.values_list("model_name", "status")),
+        worker.log()[-3000:],
+    )
+    snapshot = Snapshot.objects.get(question=first)
+    # Measured inside the worker from the task's start (the task returns the
+    # snapshot's id): a busy machine's delay in handing it over does not count.
+    finished = wait_for(
+        lambda: re.search(rf"run_round\[[0-9a-f-]+\] succeeded in ([0-9.]+)s: {snapshot.pk}\b", worker.log()),
+        timeout=10,
+    )
+    assert finished, worker.log()[-3000:]
+    assert 3 <= float(finished[1]) < 6
     assert "Soft time limit (3s) exceeded" in worker.log()
     runs = dict(ModelRun.objects.filter(round=first_round).values_list("model_name", "status"))
     assert runs == {"Seat A": "timeout", "Seat B": "ok", "Seat C": "ok", "Seat D": "ok"}
-    snapshot = Snapshot.objects.get(question=first)
     assert (snapshot.models_ok, snapshot.models_failed) == (3, 1)
     # The single pool process is free again and takes the next round at once.
     assert wait_for(lambda: Snapshot.objects.filter(question=second).exists(), timeout=15), worker.log()[
