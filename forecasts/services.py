@@ -87,6 +87,10 @@ def claim_round(round_id, now=None):
     return Round.objects.select_related("question").get(pk=round_id)
 
 
+def round_is_running(round_id):
+    return Round.objects.filter(pk=round_id, status=Round.Status.RUNNING).exists()
+
+
 def _record(rnd, seat_row, answer):
     defaults = {
         "question_id": rnd.question_id,

@@ -7,6 +7,7 @@ the models that already answered); these tasks never retry themselves.
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 
 from . import services
@@ -16,9 +17,14 @@ logger = logging.getLogger(__name__)
 DISPATCH_LOCK = "forecasts:dispatch-lock"
 
 
-@shared_task(name="forecasts.tasks.run_round")
-def run_round(round_id):
+@shared_task(name="forecasts.tasks.run_round", bind=True, max_retries=2)
+def run_round(self, round_id):
     snapshot = services.run_round(round_id)
+    if snapshot is None and not self.request.is_eager and services.round_is_running(round_id):
+        # Someone else holds the claim. If that worker died mid-round, late
+        # acknowledgement has redelivered the task at once, while the dead
+        # claim is still fresh: look again once its lease has run out.
+        raise self.retry(countdown=settings.FORECAST_CLAIM_LEASE + 5)
     return snapshot.pk if snapshot else None
 
 

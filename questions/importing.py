@@ -142,6 +142,8 @@ def read_json_lines(path, progress=_no_progress):
                 raise ImportFileError(line_number, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
             except ValueError as exc:
                 raise ImportFileError(line_number, f"invalid JSON: {exc}") from None
+            except RecursionError:
+                raise ImportFileError(line_number, "invalid JSON: nested too deeply") from None
             if not isinstance(obj, dict):
                 raise ImportFileError(line_number, f"expected a JSON object, found {_json_type(obj)}")
             yield line_number, obj

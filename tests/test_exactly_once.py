@@ -173,14 +173,11 @@ def test_a_pool_process_killed_mid_round_is_finished_once_without_asking_again(p
     question, round_id = _round_in_flight(replay_server, worker)
     [pool_process] = children(worker.process.pid)
     os.kill(pool_process, signal.SIGKILL)
-    # Late acknowledgement puts the message back at once. If it comes back
-    # while the dead process's claim is still fresh it is dropped, and the
-    # dispatcher's sweep for stranded rounds takes the round after the lease;
-    # either way the round ends once.
+    # Late acknowledgement puts the message back at once, while the dead
+    # process's claim is still fresh: the task looks again once the lease has
+    # run out, with no dispatcher involved, and the round ends once.
     assert wait_for(lambda: "WorkerLostError" in worker.log(), timeout=15), worker.log()[-3000:]
     assert wait_for(lambda: len(RECEIVED_ROUND.findall(worker.log())) >= 2, timeout=15), worker.log()[-3000:]
-    time.sleep(LEASE)
-    worker.send("forecasts.tasks.dispatch_due_rounds")
     assert wait_for(lambda: Snapshot.objects.filter(question=question).exists(), timeout=30), worker.log()[
         -3000:
     ]
