@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -110,7 +110,21 @@ def _record(rnd, seat_row, answer):
         "answered_at": timezone.now(),
     }
     # get_or_create on the unique (round, model) pair: a second writer loses quietly.
-    run, _ = ModelRun.objects.get_or_create(round=rnd, model_name=seat_row.name, defaults=defaults)
+    try:
+        with transaction.atomic():
+            run, _ = ModelRun.objects.get_or_create(round=rnd, model_name=seat_row.name, defaults=defaults)
+    except DatabaseError as exc:
+        # A reply the database will not store must not cost the round the
+        # other models' answers: keep the failure, drop the text.
+        logger.exception("round %s: could not store %s's reply", rnd.pk, seat_row.name)
+        defaults.update(
+            status=ModelRun.Status.PROVIDER_ERROR,
+            probability=None,
+            rationale="",
+            raw_output="",
+            error_message=f"the reply could not be stored: {type(exc).__name__}",
+        )
+        run, _ = ModelRun.objects.get_or_create(round=rnd, model_name=seat_row.name, defaults=defaults)
     return run
 
 

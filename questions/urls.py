@@ -10,4 +10,6 @@ urlpatterns = [
     path("questions/<slug:slug>/trajectory/", views.trajectory_fragment, name="trajectory"),
     path("questions/<slug:slug>/trajectory.json", views.trajectory_json, name="trajectory-json"),
     path("questions/<slug:slug>/track-record/", views.track_record, name="track-record"),
+    path("questions/<slug:slug>/editor/", views.editor_tools, name="editor-tools"),
+    path("questions/<slug:slug>/run-now/", views.run_now, name="run-now"),
 ]

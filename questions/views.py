@@ -1,13 +1,16 @@
 """Public pages: the home page and a question's page with its lazily loaded parts."""
 
+import re
 from datetime import UTC, datetime
 
+from django.contrib import messages
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Case, F, IntegerField, Max, Value, When
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
@@ -168,7 +171,8 @@ def _detail_context(request, question, lazy=True):
         rnd.percent = readings.percent(snapshot.mean) if snapshot else None
     shown_round = rounds[0] if rounds else None
     requested = request.GET.get("round", "")
-    if requested.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    if re.fullmatch(r"[0-9]{1,18}", requested):
         shown_round = get_object_or_404(
             Round.objects.select_related("snapshot"),
             question=question,
@@ -293,3 +297,52 @@ def trajectory_json(request, slug):
     question = _published_question(slug)
     data = _cached_trajectory(question, request.GET.get("range"))
     return JsonResponse(data, json_dumps_params={"allow_nan": False})
+
+
+# --- editor tools -------------------------------------------------------------
+# Loaded lazily into the question page for signed-in editors only; anonymous
+# pages stay cacheable and never carry a CSRF token.
+
+
+def _editor_question(request, slug):
+    if not (request.user.is_authenticated and request.user.is_staff):
+        raise PermissionDenied
+    question = get_object_or_404(Question.objects.select_related("category"), slug=slug)
+    if not request.user.has_perm("questions.change_question"):
+        raise PermissionDenied
+    return question
+
+
+def _editor_context(question, message=""):
+    last_round = question.rounds.order_by("-slot_at").first()
+    return {
+        "question": question,
+        "last_round": last_round,
+        "can_run": question.status == Question.Status.OPEN,
+        "message": message,
+    }
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def editor_tools(request, slug):
+    question = _editor_question(request, slug)
+    template = "questions/_editor_tools.html" if request.htmx else "questions/editor_tools.html"
+    return render(request, template, _editor_context(question))
+
+
+@require_POST
+def run_now(request, slug):
+    """Queue a round outside the cadence: the editor's "Re-run forecast now"."""
+    from forecasts.tasks import run_question_now
+
+    question = _editor_question(request, slug)
+    if question.status != Question.Status.OPEN:
+        message = f"Not queued: the question is {question.get_status_display().lower()}."
+    else:
+        run_question_now.delay_on_commit(question.pk)
+        message = "Queued a new round; the page shows it when the models have answered."
+    if not request.htmx:
+        messages.info(request, message)
+        return redirect(question.get_absolute_url())
+    return render(request, "questions/_editor_tools.html", _editor_context(question, message))

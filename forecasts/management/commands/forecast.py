@@ -1,3 +1,4 @@
+import logging
 import time
 
 from django.conf import settings
@@ -6,6 +7,8 @@ from django.db import close_old_connections
 
 from forecasts import services, tasks
 from questions.models import Question
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -40,7 +43,11 @@ class Command(BaseCommand):
             self.stdout.write(f"checking for due questions every {options['loop']:g} s")
             while True:
                 close_old_connections()
-                self.run_due(options["limit"])
+                try:
+                    self.run_due(options["limit"])
+                except Exception:
+                    # One bad pass must not stop the schedule of every question.
+                    logger.exception("a scheduled pass failed; trying again in %g s", options["loop"])
                 time.sleep(options["loop"])
         if options["due"]:
             self.run_due(options["limit"])
