@@ -116,11 +116,13 @@ def read_json_lines(path, progress=_no_progress):
         raise ImportFileError(0, f"cannot open {path}: {exc.strerror or exc}") from None
     with handle:
         line_number = 0
+        # Room for the longest allowed line and its line ending (\r\n), which is not counted:
+        # a longer line is refused after reading one byte more than that, never read whole.
         for raw in progress(
-            iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), desc="reading", unit=" lines"
+            iter(lambda: handle.readline(MAX_LINE_BYTES + 2), b""), desc="reading", unit=" lines"
         ):
             line_number += 1
-            if len(raw) > MAX_LINE_BYTES:
+            if len(raw.removesuffix(b"\n").removesuffix(b"\r")) > MAX_LINE_BYTES:
                 raise ImportFileError(line_number, f"line is longer than {MAX_LINE_BYTES:,} bytes")
             if line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]

@@ -454,3 +454,40 @@ def test_timestamps_with_a_zone_make_rounds_within_a_day(tmp_path):
         datetime(2024, 10, 1, 6, tzinfo=UTC),
         datetime(2024, 10, 1, 12, tzinfo=UTC),
     ]
+
+
+# --- Line length ----------------------------------------------------------------
+
+
+def padded_question_line(n, length, ending=b"\n"):
+    """A valid question line of exactly `length` bytes before its line ending."""
+    line = json.dumps(question_row(n, background="")).encode()
+    padding = length - len(line)
+    return line.replace(b'"background": ""', b'"background": "' + b"x" * padding + b'"') + ending
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b""], ids=["lf", "crlf", "last-line"])
+def test_a_line_of_exactly_the_limit_is_accepted_whatever_its_ending(tmp_path, ending):
+    line = padded_question_line(2, MAX_LINE_BYTES, ending)
+    assert len(line) == MAX_LINE_BYTES + len(ending)
+    path = write_lines(tmp_path / "q.jsonl", [question_row(1), line])
+    run("import_questions", path)
+    assert len(Question.objects.get(source_id="q-2").background) == MAX_LINE_BYTES - len(
+        json.dumps(question_row(2, background=""))
+    )
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b""], ids=["lf", "crlf", "last-line"])
+def test_a_line_one_byte_over_the_limit_is_refused(tmp_path, ending):
+    path = write_lines(
+        tmp_path / "q.jsonl", [question_row(1), padded_question_line(2, MAX_LINE_BYTES + 1, ending)]
+    )
+    with pytest.raises(CommandError, match="line 2: line is longer than 1,000,000 bytes"):
+        run("import_questions", path)
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_line_numbers_stay_right_after_a_long_crlf_line(tmp_path):
+    rows = [padded_question_line(1, MAX_LINE_BYTES, b"\r\n"), b"{broken\r\n"]
+    with pytest.raises(CommandError, match="line 2: invalid JSON"):
+        run("import_questions", write_lines(tmp_path / "q.jsonl", rows))
