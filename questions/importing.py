@@ -10,7 +10,6 @@ wrappers around `import_questions` and `import_forecasts` here.
 """
 
 import json
-import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -40,8 +39,15 @@ CATEGORY_MAX_LENGTH = Category._meta.get_field("name").max_length
 MODEL_NAME_MAX_LENGTH = ModelRun._meta.get_field("model_name").max_length
 LABEL_MAX_LENGTH = Round._meta.get_field("label").max_length
 
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+# Every date of a file lies in this range. Far wider than any real question or
+# forecast, and far enough from the ends of what datetime can hold that the
+# arithmetic done with stored dates later (a day's margin, a round's offset of
+# seconds, a time zone) can never overflow.
+EARLIEST_DATE = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_DATE = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class ImportFileError(Exception):
@@ -151,6 +157,14 @@ def read_json_lines(path, progress=_no_progress):
             yield line_number, obj
 
 
+def _shown(value, limit=40):
+    """repr of a value for an error message, shortened: a hostile file's value may be huge."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 10]}… ({len(text):,} characters)"
+
+
 def _json_type(value):
     if value is None:
         return "null"
@@ -214,10 +228,11 @@ class _Row:
             self.fail(f"{name!r} must be a number between 0 and 1, not null")
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(f"{name!r} must be a number between 0 and 1, found {_json_type(value)}")
-        value = float(value)
-        if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-            self.fail(f"{name!r} must be between 0 and 1, found {self.obj[name]!r}")
-        return value
+        # Compared before float() or math.isfinite(), which overflow on an integer of
+        # hundreds of digits; NaN and infinities (if they ever got this far) fail it too.
+        if not 0 <= value <= 1:
+            self.fail(f"{name!r} must be between 0 and 1, found {_shown(value)}")
+        return float(value)
 
     def when(self, name, *, nullable=False):
         """A `YYYY-MM-DD` date (midnight UTC) or an ISO 8601 date-time with its time zone."""
@@ -228,18 +243,29 @@ class _Row:
             self.fail(f"{name!r} must be a date (YYYY-MM-DD), not null")
         if not isinstance(value, str):
             self.fail(f"{name!r} must be a date string (YYYY-MM-DD), found {_json_type(value)}")
-        if DATE_RE.match(value):
+        if DATE_RE.fullmatch(value):
             try:
-                return datetime.combine(date.fromisoformat(value), time.min, tzinfo=UTC)
+                parsed = datetime.combine(date.fromisoformat(value), time.min, tzinfo=UTC)
             except ValueError:
-                self.fail(f"{name!r} is not a valid date: {value!r}")
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            self.fail(f"{name!r} is not a valid date (YYYY-MM-DD): {value!r}")
-        if parsed.tzinfo is None:
-            self.fail(f"{name!r} is a date-time without a time zone: {value!r} (add Z or +00:00)")
-        return parsed.astimezone(UTC)
+                self.fail(f"{name!r} is not a valid date: {_shown(value)}")
+        else:
+            try:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                self.fail(f"{name!r} is not a valid date (YYYY-MM-DD): {_shown(value)}")
+            if parsed.tzinfo is None:
+                self.fail(f"{name!r} is a date-time without a time zone: {_shown(value)} (add Z or +00:00)")
+            try:
+                parsed = parsed.astimezone(UTC)
+            except OverflowError:
+                # 0001-01-01T00:00:00+01:00 is in year 0 in UTC, which datetime cannot hold.
+                parsed = None
+        if parsed is None or not EARLIEST_DATE <= parsed < LATEST_DATE:
+            self.fail(
+                f"{name!r} is out of range: {_shown(value)} "
+                f"(dates from {EARLIEST_DATE:%Y-%m-%d} to {LATEST_DATE - timedelta(days=1):%Y-%m-%d} are accepted)"
+            )
+        return parsed
 
 
 # --- Questions ----------------------------------------------------------------
@@ -287,7 +313,7 @@ def parse_question(line_number, obj):
     if not slugify(category):
         row.fail(f"'category' needs at least one letter or digit: {category!r}")
     slug = row.string("slug", max_length=SLUG_MAX_LENGTH, nullable=True)
-    if slug is not None and not SLUG_RE.match(slug):
+    if slug is not None and not SLUG_RE.fullmatch(slug):
         row.fail(f"'slug' may hold only lowercase letters, digits and single hyphens: {slug!r}")
     url = row.string("url", max_length=URL_MAX_LENGTH, nullable=True) or ""
     if url and not url.startswith(("https://", "http://")):
@@ -305,7 +331,7 @@ def parse_question(line_number, obj):
         row.fail("'resolution_date' is before 'created_date'")
     outcome = obj.get("outcome")
     if isinstance(outcome, bool) or outcome not in (0, 1, None) or isinstance(outcome, float):
-        row.fail(f"'outcome' must be 1 (YES), 0 (NO) or null (unresolved), found {outcome!r}")
+        row.fail(f"'outcome' must be 1 (YES), 0 (NO) or null (unresolved), found {_shown(outcome)}")
     return QuestionRow(
         line_number=line_number,
         source=source,

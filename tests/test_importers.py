@@ -1,4 +1,5 @@
 import json
+import re
 import statistics
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -491,3 +492,85 @@ def test_line_numbers_stay_right_after_a_long_crlf_line(tmp_path):
     rows = [padded_question_line(1, MAX_LINE_BYTES, b"\r\n"), b"{broken\r\n"]
     with pytest.raises(CommandError, match="line 2: invalid JSON"):
         run("import_questions", write_lines(tmp_path / "q.jsonl", rows))
+
+
+# --- Numbers and dates beyond what float and datetime hold ------------------------
+
+HUGE_INT = "9" * 401
+
+
+def raw_line(row, field, literal):
+    """A JSON line whose `field` is the literal JSON text given (json.dumps cannot write a 401-digit int)."""
+    return json.dumps({**row, field: "PLACEHOLDER"}).replace('"PLACEHOLDER"', literal).encode() + b"\n"
+
+
+@pytest.mark.parametrize("field", ["crowd_prob_final", "crowd_prob_at_forecast"])
+def test_a_huge_integer_crowd_probability_is_a_line_error(tmp_path, field):
+    path = write_lines(tmp_path / "q.jsonl", [question_row(1), raw_line(question_row(2), field, HUGE_INT)])
+    with pytest.raises(CommandError) as info:
+        run("import_questions", path)
+    assert f"line 2: '{field}' must be between 0 and 1, found 99999" in str(info.value)
+    assert "(401 characters)" in str(info.value)
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_a_huge_integer_outcome_is_a_short_line_error(tmp_path):
+    path = write_lines(tmp_path / "q.jsonl", [raw_line(question_row(1), "outcome", HUGE_INT)])
+    with pytest.raises(CommandError, match=r"line 1: 'outcome' must be 1 \(YES\)") as info:
+        run("import_questions", path)
+    assert len(str(info.value)) < 300
+
+
+@pytest.mark.usefixtures("two_questions")
+@pytest.mark.parametrize("literal", [HUGE_INT, "-" + HUGE_INT, "1" + "0" * 400 + ".5"])
+def test_a_huge_probability_is_a_line_error(tmp_path, literal):
+    path = write_lines(
+        tmp_path / "f.jsonl", [forecast_row(1), raw_line(forecast_row(2), "probability", literal)]
+    )
+    with pytest.raises(CommandError, match="line 2: 'probability' must be between 0 and 1"):
+        run("import_forecasts", path)
+    assert (Round.objects.count(), ModelRun.objects.count()) == (0, 0)
+
+
+@pytest.mark.usefixtures("two_questions")
+def test_integer_probabilities_zero_and_one_are_accepted(tmp_path):
+    rows = [forecast_row(1, "model-a", 0), forecast_row(1, "model-b", 1)]
+    run("import_forecasts", write_lines(tmp_path / "f.jsonl", rows))
+    assert sorted(ModelRun.objects.values_list("probability", flat=True)) == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("field", ["created_date", "resolution_date"])
+@pytest.mark.parametrize(
+    "value",
+    ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00", "0001-01-01", "9999-12-31", "1899-12-31"],
+)
+def test_a_question_date_out_of_range_is_a_line_error(tmp_path, field, value):
+    rows = [question_row(1), question_row(2, **{field: value})]
+    if field == "created_date":
+        rows[1]["resolution_date"] = None
+    with pytest.raises(CommandError, match=re.escape(f"line 2: '{field}' is out of range: '{value}'")):
+        run("import_questions", write_lines(tmp_path / "q.jsonl", rows))
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+@pytest.mark.usefixtures("two_questions")
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00"])
+def test_a_forecast_date_beyond_datetime_is_a_line_error(tmp_path, value):
+    path = write_lines(tmp_path / "f.jsonl", [forecast_row(1), forecast_row(2, forecast_date=value)])
+    with pytest.raises(CommandError, match="line 2: 'forecast_date' is out of range"):
+        run("import_forecasts", path)
+    assert Round.objects.count() == 0
+
+
+def test_dates_at_the_ends_of_the_range_are_accepted(tmp_path):
+    rows = [question_row(1, created_date="1900-01-01T00:30:00+00:00", resolution_date="2199-12-31")]
+    run("import_questions", write_lines(tmp_path / "q.jsonl", rows))
+    question = Question.objects.get()
+    assert question.published_at == datetime(1900, 1, 1, 0, 30, tzinfo=UTC)
+    assert question.resolves_at == datetime(2199, 12, 31, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("slug", ["my-slug\n", "my-slug\r\n", "\nmy-slug"])
+def test_a_slug_with_a_line_break_is_refused(tmp_path, slug):
+    with pytest.raises(CommandError, match="line 1: 'slug' may hold only"):
+        run("import_questions", write_lines(tmp_path / "q.jsonl", [question_row(1, slug=slug)]))
