@@ -140,9 +140,28 @@ class PanelModelAdmin(admin.ModelAdmin):
         ),
     ]
 
+    # The worker sends the key variable's value to the base URL: whoever may
+    # change either can read any key on the server, so only administrators may.
+    ENDPOINT_FIELDS = ["base_url", "api_key_env"]
+
     def has_delete_permission(self, request, obj=None):
         # Past runs keep the seat's name; deactivate a seat instead of deleting it.
         return request.user.is_superuser
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += self.ENDPOINT_FIELDS
+        return fields
+
+    def get_fieldsets(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().get_fieldsets(request, obj)
+        # Whether a variable is set on the server is for administrators only.
+        return [
+            (title, {**options, "fields": [f for f in options["fields"] if f != "key_status"]})
+            for title, options in super().get_fieldsets(request, obj)
+        ]
 
     def get_queryset(self, request):
         now = timezone.now()

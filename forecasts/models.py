@@ -1,5 +1,7 @@
+import re
 from decimal import Decimal
 
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -9,8 +11,17 @@ class PanelModelQuerySet(models.QuerySet):
         return self.filter(is_active=True)
 
 
+# The worker sends os.environ[api_key_env] to base_url, so the name must look
+# like a provider key's: never SECRET_KEY, DATABASE_URL or the like. \A and \Z
+# rather than ^ and $: Python's $ also matches before a final newline, and
+# SQLite checks this pattern with Python's re.
+API_KEY_ENV_PATTERN = r"\A[A-Z][A-Z0-9_]*_API_KEY\Z"
+
+
 class PanelModel(models.Model):
     """One seat on the forecasting panel: an OpenAI-compatible endpoint and model."""
+
+    API_KEY_ENV_PATTERN = API_KEY_ENV_PATTERN
 
     class OutputMode(models.TextChoices):
         AUTO = "auto", "Auto (JSON schema, then JSON mode, then text)"
@@ -30,8 +41,14 @@ class PanelModel(models.Model):
     api_key_env = models.CharField(
         max_length=100,
         blank=True,
-        help_text="Name of the environment variable holding the API key (never the key itself). "
-        "Empty: OPENAI_API_KEY.",
+        validators=[
+            RegexValidator(
+                API_KEY_ENV_PATTERN,
+                "A variable name in capitals ending in _API_KEY, e.g. ANTHROPIC_API_KEY.",
+            )
+        ],
+        help_text="Name of the environment variable holding the API key (never the key itself), "
+        "ending in _API_KEY. Empty: OPENAI_API_KEY.",
     )
     output_mode = models.CharField(max_length=12, choices=OutputMode.choices, default=OutputMode.AUTO)
     stream = models.BooleanField(default=False, help_text="Ask for a streamed reply.")
@@ -66,10 +83,19 @@ class PanelModel(models.Model):
                 name="panelmodel_prices_non_negative",
                 condition=Q(price_in_per_million__gte=0) & Q(price_out_per_million__gte=0),
             ),
+            models.CheckConstraint(
+                name="panelmodel_api_key_env_allowed",
+                condition=Q(api_key_env="") | Q(api_key_env__regex=API_KEY_ENV_PATTERN),
+                violation_error_message="The key variable must be a name in capitals ending in _API_KEY.",
+            ),
         ]
 
     def __str__(self):
         return self.name
+
+    @classmethod
+    def is_allowed_key_env(cls, name):
+        return name == "" or re.search(cls.API_KEY_ENV_PATTERN, name) is not None
 
     def cost_usd(self, prompt_tokens, completion_tokens):
         if prompt_tokens is None and completion_tokens is None:

@@ -81,6 +81,13 @@ class Seat:
         )
 
     def api_key(self):
+        from .models import PanelModel
+
+        # The database refuses other names too; this guards seats built by
+        # hand or rows written around the constraint.
+        if not PanelModel.is_allowed_key_env(self.api_key_env):
+            logger.error("Seat %s names a key variable outside the allowed names; no key sent.", self.name)
+            return ""
         return os.environ.get(self.api_key_env or "OPENAI_API_KEY", "")
 
     def per_attempt_timeout(self):

@@ -41,6 +41,9 @@ class ReplayServer:
         self.recordings = recordings or {"default": [], "questions": {}}
         self.script = script or {}
         self.calls = []  # (model, request body) for every request received
+        # (model, Authorization header) for every request, in the order of calls;
+        # one short string each, so long benchmark runs stay small.
+        self.authorizations = []
         self._turns = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -134,6 +137,7 @@ class ReplayServer:
                 model = str(body.get("model", ""))
                 with server._lock:
                     server.calls.append((model, body))
+                    server.authorizations.append((model, self.headers.get("Authorization", "")))
                 behaviour = server.behaviour_for(model, body)
                 self._reply(model, body, behaviour)
 

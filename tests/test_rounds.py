@@ -355,8 +355,8 @@ def test_closed_drafts_and_past_closing_questions_are_not_due(panel):
 
 
 def test_no_api_key_appears_in_stored_errors(panel, replay_server, monkeypatch):
-    monkeypatch.setenv("SEAT_A_KEY", "sk-live-abcdef123456")
-    panel[0].api_key_env = "SEAT_A_KEY"
+    monkeypatch.setenv("SEAT_A_API_KEY", "sk-live-abcdef123456")
+    panel[0].api_key_env = "SEAT_A_API_KEY"
     panel[0].save()
     replay_server.script = {
         "model-a": [

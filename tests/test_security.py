@@ -186,9 +186,9 @@ FAKE_KEY = "zq9Xv7TwLm3Kp2Rs8Nb4Hc6Yd1"
 def test_an_api_key_echoed_by_a_provider_never_reaches_a_page_the_admin_a_log_or_the_database(
     panel, replay_server, monkeypatch, caplog, superuser_client
 ):
-    monkeypatch.setenv("FS_TEST_SEAT_KEY", FAKE_KEY)
+    monkeypatch.setenv("FS_TEST_SEAT_API_KEY", FAKE_KEY)
     for pm in panel:
-        pm.api_key_env = "FS_TEST_SEAT_KEY"
+        pm.api_key_env = "FS_TEST_SEAT_API_KEY"
         pm.save()
     replay_server.script = {
         "model-a": [
@@ -236,7 +236,7 @@ def test_an_api_key_echoed_by_a_provider_never_reaches_a_page_the_admin_a_log_or
         assert FAKE_KEY not in response.content.decode(), response.request["PATH_INFO"]
     # The admin names the variable and says whether it is set.
     panel_page = superuser_client.get(reverse("admin:forecasts_panelmodel_change", args=[panel[0].pk]))
-    assert "FS_TEST_SEAT_KEY (set)" in panel_page.content.decode()
+    assert "FS_TEST_SEAT_API_KEY (set)" in panel_page.content.decode()
 
 
 # --- Bad parameters ---------------------------------------------------------------
