@@ -9,8 +9,10 @@ The management commands `import_questions` and `import_forecasts` are thin
 wrappers around `import_questions` and `import_forecasts` here.
 """
 
+import hashlib
 import json
 import re
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -310,8 +312,8 @@ def parse_question(line_number, obj):
     source_id = row.string("source_id", max_length=SOURCE_ID_MAX_LENGTH, allow_empty=False).strip()
     title = row.string("question", max_length=TITLE_MAX_LENGTH, allow_empty=False).strip()
     category = row.string("category", max_length=CATEGORY_MAX_LENGTH, allow_empty=False).strip()
-    if not slugify(category):
-        row.fail(f"'category' needs at least one letter or digit: {category!r}")
+    if not slugify(category, allow_unicode=True):
+        row.fail(f"'category' needs at least one letter or digit: {_shown(category)}")
     slug = row.string("slug", max_length=SLUG_MAX_LENGTH, nullable=True)
     if slug is not None and not SLUG_RE.fullmatch(slug):
         row.fail(f"'slug' may hold only lowercase letters, digits and single hyphens: {slug!r}")
@@ -381,15 +383,51 @@ def _unique_slug(base, taken):
         n += 1
 
 
+CATEGORY_SLUG_MAX_LENGTH = Category._meta.get_field("slug").max_length
+
+
+def _drops_letters(unicode_slug):
+    """Whether the ASCII slug loses letters or digits of the name ("日本", "Straße"), not just accents."""
+    return any(ch.isalnum() and not ch.isascii() for ch in unicodedata.normalize("NFKD", unicode_slug))
+
+
+def category_slug(name, digest_length=6):
+    """The URL slug of a category name: ASCII, as the <slug:slug> URL pattern requires.
+
+    A name whose letters ASCII cannot spell gets a short digest of its Unicode
+    slug after what ASCII keeps of it ("category-cf2abf" for "日本",
+    "ai-dd5e84" for "AI 日本"): stable across imports, and two names that
+    differ only where ASCII is blind still get two categories.
+    """
+    ascii_slug = slugify(name)
+    unicode_slug = slugify(name, allow_unicode=True)
+    if not _drops_letters(unicode_slug):
+        return ascii_slug[:CATEGORY_SLUG_MAX_LENGTH]
+    digest = hashlib.sha256(unicode_slug.encode()).hexdigest()[:digest_length]
+    base = ascii_slug[: CATEGORY_SLUG_MAX_LENGTH - len(digest) - 1].strip("-") or "category"
+    return f"{base}-{digest}"
+
+
+def _same_category(existing_name, name):
+    unicode_slug = slugify(name, allow_unicode=True)
+    # ASCII names that slug alike are one category; for the others the digest
+    # decides, and a digest clash between different names must not merge them.
+    return not _drops_letters(unicode_slug) or slugify(existing_name, allow_unicode=True) == unicode_slug
+
+
 def _categories_for(names, result):
     """Category per name, creating missing ones (matched by name, then by slug)."""
     by_name = {c.name: c for c in Category.objects.filter(name__in=names)}
     missing = [n for n in names if n not in by_name]
     if missing:
-        by_slug = {c.slug: c for c in Category.objects.filter(slug__in=[slugify(n)[:100] for n in missing])}
+        by_slug = {c.slug: c for c in Category.objects.filter(slug__in=[category_slug(n) for n in missing])}
         next_order = (Category.objects.aggregate(m=Max("order"))["m"] or 0) + 1
         for name in missing:
-            slug = slugify(name)[:100]
+            slug = category_slug(name)
+            if slug in by_slug and not _same_category(by_slug[slug].name, name):
+                slug = category_slug(name, digest_length=16)
+                if slug not in by_slug:
+                    by_slug.update({c.slug: c for c in Category.objects.filter(slug=slug)})
             if slug in by_slug:
                 # "AI and technology" vs "AI And Technology": one category, not a slug clash.
                 by_name[name] = by_slug[slug]

@@ -574,3 +574,63 @@ def test_dates_at_the_ends_of_the_range_are_accepted(tmp_path):
 def test_a_slug_with_a_line_break_is_refused(tmp_path, slug):
     with pytest.raises(CommandError, match="line 1: 'slug' may hold only"):
         run("import_questions", write_lines(tmp_path / "q.jsonl", [question_row(1, slug=slug)]))
+
+
+# --- Category names ASCII cannot spell --------------------------------------------
+
+
+def test_a_category_without_ascii_letters_gets_a_stable_ascii_slug_that_resolves(tmp_path, client):
+    path = write_lines(tmp_path / "q.jsonl", [question_row(1, category="日本")])
+    run("import_questions", path)
+    category = Category.objects.get(name="日本")
+    assert re.fullmatch(r"category-[0-9a-f]{6}", category.slug)
+    assert client.get(category.get_absolute_url()).status_code == 200
+
+    run("import_questions", write_lines(tmp_path / "r.jsonl", [question_row(2, category="日本")]))
+    assert list(Category.objects.values_list("slug", flat=True)) == [category.slug]
+
+
+def test_names_that_differ_only_in_non_ascii_letters_stay_two_categories(tmp_path):
+    rows = [
+        question_row(1, category="日本"),
+        question_row(2, category="中国"),
+        question_row(3, category="Ελλάδα"),
+    ]
+    run("import_questions", write_lines(tmp_path / "q.jsonl", rows))
+    slugs = set(Category.objects.values_list("slug", flat=True))
+    assert len(slugs) == 3
+    assert all(slug.isascii() for slug in slugs)
+
+
+def test_a_mixed_name_keeps_its_ascii_part_and_never_merges_with_the_ascii_name(tmp_path):
+    rows = [question_row(1, category="AI"), question_row(2, category="AI 日本")]
+    run("import_questions", write_lines(tmp_path / "q.jsonl", rows))
+    assert Category.objects.get(name="AI").slug == "ai"
+    assert re.fullmatch(r"ai-[0-9a-f]{6}", Category.objects.get(name="AI 日本").slug)
+
+
+def test_case_variants_of_a_non_ascii_name_are_one_category_like_ascii_ones(tmp_path):
+    rows = [question_row(1, category="AI 日本"), question_row(2, category="Ai 日本")]
+    out = run("import_questions", write_lines(tmp_path / "q.jsonl", rows))
+    assert "1 new categories" in out
+    assert Question.objects.filter(category__name="AI 日本").count() == 2
+
+
+def test_accents_are_spelt_in_ascii_without_a_digest(tmp_path):
+    run("import_questions", write_lines(tmp_path / "q.jsonl", [question_row(1, category="Économie")]))
+    assert Category.objects.get().slug == "economie"
+
+
+def test_a_digest_clash_with_another_name_gets_a_longer_digest(tmp_path):
+    from questions import importing
+
+    Category.objects.create(name="中国", slug=importing.category_slug("日本"))
+    run("import_questions", write_lines(tmp_path / "q.jsonl", [question_row(1, category="日本")]))
+    slug = Category.objects.get(name="日本").slug
+    assert re.fullmatch(r"category-[0-9a-f]{16}", slug)
+
+
+@pytest.mark.parametrize("name", ["!!!", "🚀🚀", "—"])
+def test_a_category_without_any_letter_or_digit_is_still_refused(tmp_path, name):
+    with pytest.raises(CommandError, match="line 1: 'category' needs at least one letter or digit"):
+        run("import_questions", write_lines(tmp_path / "q.jsonl", [question_row(1, category=name)]))
