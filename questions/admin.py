@@ -10,7 +10,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, F, Max
 from django.template.defaultfilters import truncatechars
 from django.urls import reverse
 from django.utils import timezone
@@ -21,6 +21,9 @@ from forecasts.readings import points
 from . import services
 from .models import Category, Question
 
+# "Run a forecast now" queues at most this many rounds per click: each one
+# calls every panel model, so "select all" must not start thousands at once.
+RUN_NOW_LIMIT = 200
 # How far back the "failing" filter and the inline tables look.
 FAILING_WINDOW = timedelta(days=3)
 INLINE_SNAPSHOTS = 5
@@ -267,13 +270,27 @@ class QuestionAdmin(admin.ModelAdmin):
     def run_now(self, request, queryset):
         from forecasts.tasks import run_question_now
 
-        ids = list(queryset.forecastable().order_by().values_list("pk", flat=True))
+        forecastable = queryset.forecastable().order_by()
+        eligible = forecastable.count()
+        # The least recently forecast first, so a second click moves on to the rest.
+        ids = list(
+            forecastable.annotate(last_slot=Max("rounds__slot_at"))
+            .order_by(F("last_slot").asc(nulls_first=True), "pk")
+            .values_list("pk", flat=True)[:RUN_NOW_LIMIT]
+        )
         # Sent after the commit so a worker never looks for rows it cannot see yet.
         with transaction.atomic():
             for pk in ids:
                 run_question_now.delay_on_commit(pk)
         total = queryset.count()
-        self._done(request, len(ids), "Queued a forecast round for", total)
+        self._done(request, len(ids), "Queued a forecast round for", total - (eligible - len(ids)))
+        if eligible > len(ids):
+            self.message_user(
+                request,
+                f"{eligible - len(ids)} more open questions were not queued: at most {RUN_NOW_LIMIT} per "
+                "click, the least recently forecast first. Run the action again for the rest.",
+                messages.WARNING,
+            )
 
     @admin.action(description="Resolve selected as YES", permissions=["change"])
     def resolve_yes(self, request, queryset):

@@ -3,8 +3,10 @@
 import importlib
 import logging
 import time
+from unittest import mock
 
 import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
@@ -14,6 +16,8 @@ from django.utils import timezone
 
 from forecasts import providers, services
 from forecasts.models import PanelModel
+from questions import admin as questions_admin
+from questions.models import Question
 from tests.factories import QuestionFactory
 
 pytestmark = pytest.mark.django_db
@@ -194,3 +198,49 @@ def test_the_migration_renames_a_disallowed_variable_and_switches_the_seat_off()
         assert PanelModel.is_allowed_key_env(migration.allowed_name(name))
         assert len(migration.allowed_name(name)) <= 100
 
+
+# --- "Run a forecast now" over a large selection --------------------------------
+
+
+def test_run_now_over_a_large_selection_queues_at_most_the_limit_and_says_so(editor_client, monkeypatch):
+    monkeypatch.setattr(questions_admin, "RUN_NOW_LIMIT", 3)
+    open_questions = QuestionFactory.create_batch(5)
+    closed = QuestionFactory(status=Question.Status.CLOSED)
+    draft = QuestionFactory(status=Question.Status.DRAFT, published_at=None)
+    ids = [q.pk for q in [*open_questions, closed, draft]]
+
+    with mock.patch("forecasts.tasks.run_question_now.delay_on_commit") as delay:
+        response = editor_client.post(
+            "/admin/questions/question/",
+            {"action": "run_now", "index": 0, "select_across": "1", ACTION_CHECKBOX_NAME: ids[:1]},
+            follow=True,
+        )
+
+    queued = [call.args[0] for call in delay.call_args_list]
+    assert len(queued) == 3
+    assert set(queued) <= {q.pk for q in open_questions}
+    messages = [str(m) for m in response.context["messages"]]
+    assert "Queued a forecast round for 3 questions (2 skipped: not in a status that allows it)." in messages
+    assert any(m.startswith("2 more open questions were not queued: at most 3 per click") for m in messages)
+
+
+def test_run_now_again_moves_on_to_the_questions_not_yet_forecast(editor_client, monkeypatch):
+    from tests.factories import make_round
+
+    monkeypatch.setattr(questions_admin, "RUN_NOW_LIMIT", 2)
+    forecast_before = QuestionFactory.create_batch(2)
+    for question in forecast_before:
+        make_round(question, [0.5])
+    never_forecast = QuestionFactory.create_batch(2)
+
+    with mock.patch("forecasts.tasks.run_question_now.delay_on_commit") as delay:
+        editor_client.post(
+            "/admin/questions/question/",
+            {
+                "action": "run_now",
+                "index": 0,
+                ACTION_CHECKBOX_NAME: [q.pk for q in forecast_before + never_forecast],
+            },
+        )
+
+    assert sorted(call.args[0] for call in delay.call_args_list) == sorted(q.pk for q in never_forecast)
