@@ -79,6 +79,12 @@ if IS_PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG must be off in production (ENVIRONMENT=production).")
 if IS_PRODUCTION and SECRET_KEY == DEV_SECRET_KEY:
     raise ImproperlyConfigured("Set SECRET_KEY: the development key is refused in production.")
+if IS_PRODUCTION and (len(SECRET_KEY.strip()) < 50 or len(set(SECRET_KEY)) < 5):
+    # The rule of Django's deploy check, enforced: an empty, blank or short key
+    # makes sessions and password-reset links guessable.
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be at least 50 characters, not blank, with at least 5 different ones, in production."
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
