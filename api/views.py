@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.http import HttpResponse, JsonResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.dateparse import parse_date, parse_datetime
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from forecasts.models import ModelRun, Snapshot
 from questions.models import Category, Question
@@ -48,7 +48,7 @@ def error_response(status, message):
 def api_view(view):
     """GET only, JSON errors, and a short cache keyed on the full URL and the content generation."""
 
-    @require_GET
+    @require_safe
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         key = f"api:v1:{content_generation()}:{request.get_full_path()}"

@@ -2,7 +2,7 @@
 
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from questions.models import Category, Question
 
@@ -13,7 +13,7 @@ from .readings import points
 CATEGORY_PAGE_SIZE = 25
 
 
-@require_GET
+@require_safe
 def category_page(request, slug):
     """A category's published questions with their headline, and its track record."""
     category = get_object_or_404(Category, slug=slug)
@@ -37,7 +37,7 @@ def category_page(request, slug):
     )
 
 
-@require_GET
+@require_safe
 @cache_for_readers
 def models(request):
     """Each model's record against the panel average and the always-50% baseline."""
@@ -58,7 +58,7 @@ def models(request):
     )
 
 
-@require_GET
+@require_safe
 @cache_for_readers
 def methodology(request):
     return render(

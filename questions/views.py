@@ -10,7 +10,7 @@ from django.core.paginator import Paginator
 from django.db.models import Case, F, IntegerField, Max, Value, When
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
@@ -41,7 +41,7 @@ def _published_question(slug):
 # --- home ---------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 @vary_on_headers("HX-Request")
 @cache_for_readers
 def home(request):
@@ -210,7 +210,7 @@ def _detail_context(request, question, lazy=True):
     return context
 
 
-@require_GET
+@require_safe
 @vary_on_headers("HX-Request")
 @cache_for_readers
 def detail(request, slug):
@@ -268,7 +268,7 @@ def _track_record_context(question):
     return {"confidence": readings.confidence(question.category)}
 
 
-@require_GET
+@require_safe
 @vary_on_headers("HX-Request")
 @cache_for_readers
 def trajectory_fragment(request, slug):
@@ -279,7 +279,7 @@ def trajectory_fragment(request, slug):
     return render(request, "questions/detail.html", _detail_context(request, question, lazy=False))
 
 
-@require_GET
+@require_safe
 @vary_on_headers("HX-Request")
 @cache_for_readers
 def track_record(request, slug):
@@ -290,7 +290,7 @@ def track_record(request, slug):
     return render(request, "questions/detail.html", _detail_context(request, question, lazy=False))
 
 
-@require_GET
+@require_safe
 @cache_for_readers
 def trajectory_json(request, slug):
     """The chart's data. Refuses to write NaN rather than send JSON browsers reject."""
@@ -323,7 +323,7 @@ def _editor_context(question, message=""):
     }
 
 
-@require_GET
+@require_safe
 @vary_on_headers("HX-Request")
 def editor_tools(request, slug):
     question = _editor_question(request, slug)

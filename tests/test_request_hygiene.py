@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import CategoryFactory, QuestionFactory, make_round
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,3 +52,43 @@ def test_a_short_secret_key_is_fine_in_development():
     result = run_settings({"SECRET_KEY": "short"})
 
     assert result.returncode == 0, result.stderr
+
+
+# --- HEAD ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def question(db):
+    question = QuestionFactory(category=CategoryFactory())
+    make_round(question, [0.4, 0.6])
+    return question
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/questions/{slug}/",
+        "/questions/{slug}/trajectory.json",
+        "/categories/{category}/",
+        "/models/",
+        "/methodology/",
+        "/api/v1/questions/",
+        "/api/v1/questions/{slug}/",
+        "/api/v1/questions/{slug}/trajectory.csv",
+        "/api/v1/categories/",
+    ],
+)
+def test_head_answers_200_like_get_on_public_pages_and_the_api(client, question, path):
+    path = path.format(slug=question.slug, category=question.category.slug)
+
+    head = client.head(path)
+
+    assert head.status_code == 200, path
+    assert head.content == b""
+    assert client.get(path).status_code == 200, path
+
+
+def test_post_to_a_public_page_is_still_refused(client, question):
+    assert client.post("/").status_code == 405
+    assert client.post(f"/api/v1/questions/{question.slug}/").status_code == 405
