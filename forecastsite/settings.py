@@ -106,6 +106,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A NUL byte in the URL is a 400 before any query can turn it into a 500.
+    "forecastsite.middleware.RejectNulBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Anonymous readers' cached pages, served before sessions and CSRF (forecasts.cache).
     "forecasts.cache.PageCacheMiddleware",

@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
 
+from forecastsite.middleware import NUL_MESSAGE
 from tests.factories import CategoryFactory, QuestionFactory, make_round
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,3 +95,51 @@ def test_head_answers_200_like_get_on_public_pages_and_the_api(client, question,
 def test_post_to_a_public_page_is_still_refused(client, question):
     assert client.post("/").status_code == 405
     assert client.post(f"/api/v1/questions/{question.slug}/").status_code == 405
+
+
+# --- NUL bytes in URLs ------------------------------------------------------------
+
+
+def _assert_refused(response):
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/plain")
+    assert response.content.decode() == NUL_MESSAGE
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "category=%00",
+        "category=news%00",
+        "%00=1",
+        "status=open&category=a%00b",
+        "q=%%00",
+        "q=a\x00b",
+    ],
+)
+def test_a_nul_byte_in_a_query_parameter_is_a_400_not_a_500(db, query):
+    client = Client(raise_request_exception=False)
+
+    for path in ("/api/v1/questions/", "/"):
+        _assert_refused(client.get(path, QUERY_STRING=query))
+
+
+def test_a_nul_byte_in_an_admin_filter_is_a_400_not_a_500(db):
+    client = Client(raise_request_exception=False)
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
+
+    _assert_refused(client.get("/admin/questions/question/?status__exact=%00"))
+    _assert_refused(client.get("/admin/forecasts/modelrun/?q=x%00"))
+
+
+def test_a_nul_byte_in_the_path_is_a_400(db):
+    _assert_refused(Client(raise_request_exception=False).get("/questions/a%00b/"))
+
+
+def test_an_escaped_percent_sign_is_not_taken_for_a_nul(client, question):
+    # %2500 is the text "%00", which is no NUL byte.
+    response = client.get("/api/v1/questions/?category=%2500")
+
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+    assert client.get(f"/api/v1/questions/?category={question.category.slug}").status_code == 200
