@@ -25,6 +25,7 @@ from django.utils.text import slugify
 
 from forecasts.models import ModelRun, Round, Snapshot
 from forecasts.services import close_round
+from forecasts.text import MAX_RATIONALE_CHARS, clean_text
 
 from .models import Category, Question
 
@@ -43,6 +44,13 @@ LABEL_MAX_LENGTH = Round._meta.get_field("label").max_length
 
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+# What an identifier (source, source_id, slug, link, model name) may not hold:
+# control characters, tab and line breaks included, lone surrogates and the XML
+# noncharacters. Identifiers are matched on, so they are refused, never cleaned:
+# cleaning could silently make two different ids one.
+UNSTORABLE_RE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+LINE_BREAKS_RE = re.compile("[\t\n\r]+")
 
 # Every date of a file lies in this range. Far wider than any real question or
 # forecast, and far enough from the ends of what datetime can hold that the
@@ -200,7 +208,16 @@ class _Row:
     def fail(self, reason):
         raise ImportFileError(self.line_number, reason)
 
-    def string(self, name, *, max_length=None, nullable=False, allow_empty=True):
+    def string(self, name, *, kind, max_length=None, nullable=False, allow_empty=True):
+        """A string field, made fit to store according to its kind.
+
+        "key": an identifier; surrounding whitespace is stripped and any control
+        character or lone surrogate left is an error. "line": a one-line text (a
+        title, a name); cleaned with clean_text, tabs and line breaks become spaces,
+        stripped. "text": a multi-line text, cleaned with clean_text and cut to
+        max_length. "as_is": unchanged (a field not stored, or one the caller checks whole).
+        Lengths are checked on the value that will be stored.
+        """
         value = self.obj.get(name)
         if value is None:
             if nullable or name not in self.obj:
@@ -208,6 +225,20 @@ class _Row:
             self.fail(f"{name!r} must be a string, not null")
         if not isinstance(value, str):
             self.fail(f"{name!r} must be a string, found {_json_type(value)}")
+        if kind == "key":
+            value = value.strip()
+            if bad := UNSTORABLE_RE.search(value):
+                what = "a lone surrogate" if "\ud800" <= bad.group() <= "\udfff" else "a control character"
+                self.fail(
+                    f"{name!r} contains {what} (U+{ord(bad.group()):04X} at character {bad.start() + 1}); "
+                    "identifiers may not"
+                )
+        elif kind == "line":
+            value = LINE_BREAKS_RE.sub(" ", clean_text(value)).strip()
+        elif kind == "text":
+            value = clean_text(value, max_length=max_length)
+        elif kind != "as_is":
+            raise ValueError(f"unknown kind of string: {kind!r}")
         if not allow_empty and not value.strip():
             self.fail(f"{name!r} must not be empty")
         if max_length and len(value) > max_length:
@@ -308,20 +339,21 @@ class QuestionRow:
 
 def parse_question(line_number, obj):
     row = _Row(line_number, obj, QUESTION_REQUIRED, QUESTION_OPTIONAL)
-    source = row.string("source", max_length=SOURCE_MAX_LENGTH, allow_empty=False).strip()
-    source_id = row.string("source_id", max_length=SOURCE_ID_MAX_LENGTH, allow_empty=False).strip()
-    title = row.string("question", max_length=TITLE_MAX_LENGTH, allow_empty=False).strip()
-    category = row.string("category", max_length=CATEGORY_MAX_LENGTH, allow_empty=False).strip()
+    source = row.string("source", kind="key", max_length=SOURCE_MAX_LENGTH, allow_empty=False)
+    source_id = row.string("source_id", kind="key", max_length=SOURCE_ID_MAX_LENGTH, allow_empty=False)
+    title = row.string("question", kind="line", max_length=TITLE_MAX_LENGTH, allow_empty=False)
+    category = row.string("category", kind="line", max_length=CATEGORY_MAX_LENGTH, allow_empty=False)
     if not slugify(category, allow_unicode=True):
         row.fail(f"'category' needs at least one letter or digit: {_shown(category)}")
-    slug = row.string("slug", max_length=SLUG_MAX_LENGTH, nullable=True)
+    # The pattern is the whole check (nothing stripped): "my-slug\n" is a broken file, not a slug.
+    slug = row.string("slug", kind="as_is", max_length=SLUG_MAX_LENGTH, nullable=True)
     if slug is not None and not SLUG_RE.fullmatch(slug):
-        row.fail(f"'slug' may hold only lowercase letters, digits and single hyphens: {slug!r}")
-    url = row.string("url", max_length=URL_MAX_LENGTH, nullable=True) or ""
+        row.fail(f"'slug' may hold only lowercase letters, digits and single hyphens: {_shown(slug)}")
+    url = row.string("url", kind="key", max_length=URL_MAX_LENGTH, nullable=True) or ""
     if url and not url.startswith(("https://", "http://")):
         row.fail(f"'url' must start with https:// or http://: {url!r}")
-    row.string("platform_ref", nullable=True)
-    row.string("dataset", nullable=True)
+    row.string("platform_ref", kind="as_is", nullable=True)
+    row.string("dataset", kind="as_is", nullable=True)
     topics = obj.get("source_topics")
     if topics is not None and not (isinstance(topics, list) and all(isinstance(t, str) for t in topics)):
         row.fail("'source_topics' must be a list of strings")
@@ -342,12 +374,12 @@ def parse_question(line_number, obj):
         category=category,
         slug=slug,
         url=url,
-        background=row.string("background", nullable=True) or "",
-        resolution_criteria=row.string("resolution_criteria", nullable=True) or "",
+        background=row.string("background", kind="text", nullable=True) or "",
+        resolution_criteria=row.string("resolution_criteria", kind="text", nullable=True) or "",
         published_at=published_at,
         resolves_at=resolves_at,
         outcome=None if outcome is None else bool(outcome),
-        resolution_note=row.string("resolution_note", nullable=True),
+        resolution_note=row.string("resolution_note", kind="text", nullable=True),
     )
 
 
@@ -552,21 +584,22 @@ class ForecastRow:
 
 def parse_forecast(line_number, obj):
     row = _Row(line_number, obj, FORECAST_REQUIRED, FORECAST_OPTIONAL)
-    model = row.string("model", max_length=MODEL_NAME_MAX_LENGTH, allow_empty=False).strip()
-    variant = (row.string("prompt_variant", max_length=40, nullable=True) or "").strip()
+    model = row.string("model", kind="key", max_length=MODEL_NAME_MAX_LENGTH, allow_empty=False)
+    variant = row.string("prompt_variant", kind="key", max_length=40, nullable=True) or ""
     in_panel = row.boolean("in_panel")
-    row.string("model_org", nullable=True)
-    row.string("run", nullable=True)
-    source = row.string("source", max_length=SOURCE_MAX_LENGTH, nullable=True)
+    row.string("model_org", kind="as_is", nullable=True)
+    row.string("run", kind="as_is", nullable=True)
+    source = row.string("source", kind="key", max_length=SOURCE_MAX_LENGTH, nullable=True)
     return ForecastRow(
         line_number=line_number,
-        source=source.strip() if source else None,
-        source_id=row.string("source_id", max_length=SOURCE_ID_MAX_LENGTH, allow_empty=False).strip(),
+        source=source or None,
+        source_id=row.string("source_id", kind="key", max_length=SOURCE_ID_MAX_LENGTH, allow_empty=False),
         model=model,
         model_name=model,
         answered_at=row.when("forecast_date"),
         probability=row.probability("probability"),
-        rationale=row.string("rationale", nullable=True) or "",
+        # A runaway answer is kept, cut to a length a reader can still scroll.
+        rationale=row.string("rationale", kind="text", max_length=MAX_RATIONALE_CHARS, nullable=True) or "",
         variant=variant,
         # A file without the field is one panel's forecasts.
         in_panel=True if in_panel is None else in_panel,

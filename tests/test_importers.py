@@ -634,3 +634,112 @@ def test_a_digest_clash_with_another_name_gets_a_longer_digest(tmp_path):
 def test_a_category_without_any_letter_or_digit_is_still_refused(tmp_path, name):
     with pytest.raises(CommandError, match="line 1: 'category' needs at least one letter or digit"):
         run("import_questions", write_lines(tmp_path / "q.jsonl", [question_row(1, category=name)]))
+
+
+# --- Control characters, NUL and lone surrogates -----------------------------------
+
+# json.dumps writes these as the escapes a hostile file would use: \u0000, \u001b, \ud800...
+# Low surrogate before high: two lone ones, not a pair.
+DIRTY = "\x00\x1b\x08\x0b\x0c\x7f\x85\udfff\ud800\ufffe"
+
+
+def test_texts_of_a_question_are_cleaned_and_stored(tmp_path, client):
+    row = question_row(
+        1,
+        question=f"Will{DIRTY} it\train\r\nin Geneva?",
+        category=f"Wea{DIRTY}ther",
+        background=f"Line one{DIRTY}\r\nLine two\tindented 😀",
+        resolution_criteria=f"YES{DIRTY} if it rains.",
+        resolution_note=f"Noted{DIRTY}.",
+        outcome=1,
+    )
+    line = json.dumps(row).encode() + b"\n"
+    assert b"\\u0000" in line and b"\\ud800" in line
+    run("import_questions", write_lines(tmp_path / "q.jsonl", [line]))
+
+    question = Question.objects.get()
+    assert question.title == "Will it rain in Geneva?"
+    assert question.category.name == "Weather"
+    assert question.background == "Line one\nLine two\tindented 😀"
+    assert question.resolution_criteria == "YES if it rains."
+    assert question.resolution_note == "Noted."
+    assert client.get(question.get_absolute_url()).status_code == 200
+
+    out = run("import_questions", write_lines(tmp_path / "again.jsonl", [line]))
+    assert "0 created, 0 updated, 1 unchanged" in out
+
+
+def test_a_json_surrogate_pair_is_an_emoji_not_a_lone_surrogate(tmp_path):
+    line = json.dumps(question_row(1, question="Will 😀 win?")).encode() + b"\n"
+    assert b"\\ud83d\\ude00" in line
+    run("import_questions", write_lines(tmp_path / "q.jsonl", [line]))
+    assert Question.objects.get().title == "Will 😀 win?"
+
+
+@pytest.mark.parametrize("field", ["question", "category"])
+def test_a_title_or_category_of_control_characters_only_is_empty(tmp_path, field):
+    rows = [question_row(1), question_row(2, **{field: "\x00\ud800\x1b \n"})]
+    with pytest.raises(CommandError, match=f"line 2: '{field}' must not be empty"):
+        run("import_questions", write_lines(tmp_path / "q.jsonl", rows))
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("source_id", "q-\x001", "'source_id' contains a control character (U+0000 at character 3)"),
+        ("source", "test\ud800source", "'source' contains a lone surrogate (U+D800 at character 5)"),
+        ("source_id", "q\n9", "'source_id' contains a control character (U+000A at character 2)"),
+        ("url", "https://example.org/\x1b[31m", "'url' contains a control character (U+001B"),
+    ],
+    ids=["nul", "surrogate", "newline", "escape"],
+)
+def test_a_control_character_in_a_question_identifier_is_a_line_error(tmp_path, field, value, message):
+    rows = [question_row(1), question_row(9, **{field: value})]
+    with pytest.raises(CommandError) as info:
+        run("import_questions", write_lines(tmp_path / "q.jsonl", rows))
+    assert f"line 2: {message}" in str(info.value)
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_whitespace_around_an_identifier_is_still_stripped(tmp_path):
+    run("import_questions", write_lines(tmp_path / "q.jsonl", [question_row(1, source_id=" q-1\n")]))
+    assert Question.objects.get().source_id == "q-1"
+
+
+@pytest.mark.usefixtures("two_questions")
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"model": "model\x00-x"}, "'model' contains a control character (U+0000"),
+        ({"model": "model-\udc00"}, "'model' contains a lone surrogate (U+DC00"),
+        ({"source_id": "q-\ud8002"}, "'source_id' contains a lone surrogate"),
+        ({"in_panel": False, "prompt_variant": "c\x1bot"}, "'prompt_variant' contains a control character"),
+    ],
+    ids=["model-nul", "model-surrogate", "source-id-surrogate", "variant-escape"],
+)
+def test_a_control_character_in_a_forecast_identifier_is_a_line_error(tmp_path, changes, message):
+    rows = [forecast_row(1), forecast_row(2, **changes)]
+    with pytest.raises(CommandError) as info:
+        run("import_forecasts", write_lines(tmp_path / "f.jsonl", rows), "--all")
+    assert f"line 2: {message}" in str(info.value)
+    assert (Round.objects.count(), ModelRun.objects.count()) == (0, 0)
+
+
+@pytest.mark.usefixtures("two_questions")
+def test_a_rationale_is_cleaned_and_a_runaway_one_is_cut(tmp_path, client):
+    from forecasts.text import MAX_RATIONALE_CHARS, TRUNCATION_MARK
+
+    rows = [
+        forecast_row(1, "model-a", rationale=f"Because{DIRTY}\r\nreasons 📈"),
+        forecast_row(1, "model-b", rationale="word " * MAX_RATIONALE_CHARS),
+    ]
+    path = write_lines(tmp_path / "f.jsonl", rows)
+    run("import_forecasts", path)
+    assert ModelRun.objects.get(model_name="model-a").rationale == "Because\nreasons 📈"
+    long = ModelRun.objects.get(model_name="model-b").rationale
+    assert len(long) <= MAX_RATIONALE_CHARS
+    assert long.endswith(TRUNCATION_MARK)
+    assert client.get(Question.objects.get(source_id="q-1").get_absolute_url()).status_code == 200
+
+    assert "0 created, 0 updated, 2 unchanged" in run("import_forecasts", path)
