@@ -11,16 +11,16 @@ import functools
 from datetime import UTC, datetime, time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Q
 from django.http import HttpResponse, JsonResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_safe
 
+from forecasts.cache import version_for_path
 from forecasts.models import ModelRun, Snapshot
 from questions.models import Category, Question
-from questions.services import content_generation
+from questions.services import cache_call
 
 from . import serializers
 from .openapi import build_document
@@ -51,8 +51,11 @@ def api_view(view):
     @require_safe
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
-        key = f"api:v1:{content_generation()}:{request.get_full_path()}"
-        hit = cache.get(key)
+        # A question's own endpoints follow its generation, lists the site's (forecasts.cache).
+        version = version_for_path(request.path_info)
+        key = f"api:v1:{version}:{request.get_full_path()}" if version else None
+        # The cache fails open: with Redis down the API answers from the database.
+        hit = cache_call("get", key) if key else None
         if hit is not None:
             content_type, body = hit
             response = HttpResponse(body, content_type=content_type)
@@ -61,8 +64,8 @@ def api_view(view):
                 response = view(request, *args, **kwargs)
             except ApiError as error:
                 return error_response(error.status, error.message)
-            if response.status_code == 200:
-                cache.set(key, (response["Content-Type"], response.content), CACHE_SECONDS)
+            if response.status_code == 200 and key:
+                cache_call("set", key, (response["Content-Type"], response.content), CACHE_SECONDS)
         patch_cache_control(response, public=True, max_age=CACHE_SECONDS)
         patch_vary_headers(response, ["Accept"])
         response["Access-Control-Allow-Origin"] = "*"

@@ -1,39 +1,67 @@
-"""A page cache for anonymous readers, invalidated by the content generation.
+"""A page cache for anonymous readers, invalidated by content generations.
 
 Readers are anonymous and read far more than editors write, so the public
 pages (home, category, a question's page and its fragments, the trajectory
 JSON, the feeds) are kept in Django's cache (Redis in production) under a key
-made of the content generation (questions.services), the path with its query
-string and whether the request came from HTMX. Any write readers could see
-(a new Snapshot or ModelRun, a question's edit, resolution or un-resolution, a
-category edit) bumps the generation through signals (api.signals) and the
-lifecycle services, so a stale page is never served after the write commits.
+made of a generation (questions.services), the path with its query string and
+whether the request came from HTMX.
+
+Which generation: a question's own pages (/questions/<slug>/..., its feed,
+its API detail) use the shared generation and that question's one, so a round
+of another question leaves them cached; every other page uses the site-wide
+generation, which every write bumps. A round's Snapshot, a failed answer, a
+question's edit, resolution or un-resolution and a category edit bump them
+through signals (api.signals) and the lifecycle services, so a stale page is
+never served after the write commits.
 
 What is never cached:
 - requests carrying a session cookie: logged-in editors may see other things,
   and a session is the only way to be logged in;
+- query strings with parameters no public view reads (?x=random would
+  otherwise fill the cache with copies of one page);
 - anything but a plain 200 (errors, redirects, streaming responses);
 - a response that sets a cookie or whose rendering used the CSRF token. A
   cached page would hand one visitor's token, which unmasks to their secret,
   to everyone; base.html therefore leaves the token out for anonymous readers,
   who have nothing to POST.
+
+The cache fails open: if Redis is slow or down, pages render without it
+(questions.services.cache_call logs it once a minute).
 """
 
 import functools
 import hashlib
+import re
 import threading
 import time
 import uuid
 from collections import OrderedDict
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpResponse
 from django.utils.cache import patch_vary_headers
 
-from questions.services import GENERATION_KEY, bump_content_generation, content_generation
+from questions.services import (
+    GENERATION_KEY,
+    SHARED_KEY,
+    bump_content_generation,
+    cache_call,
+    generations,
+    question_key,
+)
 
 EPOCH_KEY = "page:epoch"
+
+# Pages that show one question and nothing that another question's round
+# changes: keyed on that question's generation.
+_QUESTION_PATH = re.compile(r"^/(?:questions|feeds/questions|api/v1/questions)/(?P<slug>[-a-zA-Z0-9_]+)/")
+
+# Every query parameter a cached public view reads. Anything else is served
+# uncached, so random parameters cannot flood the cache.
+CACHED_PARAMS = frozenset(
+    {"page", "category", "status", "range", "round", "min_move", "limit", "offset", "updated_since", "format"}
+)
+MAX_QUERY_LENGTH = 256
 
 __all__ = [
     "PageCacheMiddleware",
@@ -41,6 +69,7 @@ __all__ = [
     "cache_for_readers",
     "is_cacheable_request",
     "page_key",
+    "version_for_path",
 ]
 
 # Headers the view set that a cached copy must carry again; the middleware
@@ -92,14 +121,14 @@ local_copies = _LocalCopies()
 def _get(key):
     hit = local_copies.get(key)
     if hit is None:
-        hit = cache.get(key)
+        hit = cache_call("get", key)
         if hit is not None:
             local_copies.set(key, hit, _seconds())
     return hit
 
 
 def _set(key, value):
-    cache.set(key, value, _seconds())
+    cache_call("set", key, value, _seconds())
     local_copies.set(key, value, _seconds())
 
 
@@ -111,30 +140,55 @@ def is_cacheable_request(request):
     if request.method != "GET" or _seconds() <= 0:
         return False
     cookies = request.COOKIES
-    return settings.SESSION_COOKIE_NAME not in cookies and "messages" not in cookies
+    if settings.SESSION_COOKIE_NAME in cookies or "messages" in cookies:
+        return False
+    query = request.META.get("QUERY_STRING", "")
+    if query:
+        if len(query) > MAX_QUERY_LENGTH:
+            return False
+        params = request.GET
+        if len(params) > len(CACHED_PARAMS) or any(name not in CACHED_PARAMS for name in params):
+            return False
+    return True
 
 
-def _version():
-    """The content generation and the shared cache's epoch, in one round trip.
+def question_slug(path):
+    """The slug of the question a path shows, or None for list pages."""
+    match = _QUESTION_PATH.match(path)
+    return match["slug"] if match else None
+
+
+def version_for_path(path):
+    """The generations a page at `path` depends on, as one string; None when the cache is down.
 
     The epoch is a random token that disappears with the shared cache: after a
-    flush the generation restarts and might meet an old number, but never with
-    the old epoch, so no worker's local copy can come back to life.
+    flush the generations restart and might meet an old number, but never with
+    the old epoch, so no worker's local copy can come back to life. All the
+    values come in one round trip.
     """
-    values = cache.get_many([GENERATION_KEY, EPOCH_KEY])
-    generation, epoch = values.get(GENERATION_KEY), values.get(EPOCH_KEY)
-    if generation is None:
-        generation = content_generation()
-    if epoch is None:
-        cache.add(EPOCH_KEY, uuid.uuid4().hex, None)
-        epoch = cache.get(EPOCH_KEY)
-    return f"{epoch}:{generation}"
+    slug = question_slug(path)
+    keys = [EPOCH_KEY, SHARED_KEY, question_key(slug)] if slug else [EPOCH_KEY, GENERATION_KEY]
+    values = cache_call("get_many", keys)
+    if values is None:
+        return None
+    if len(values) < len(keys):
+        if EPOCH_KEY not in values:
+            cache_call("add", EPOCH_KEY, uuid.uuid4().hex, None)
+        generations(keys[1:])
+        values = cache_call("get_many", keys)
+        if values is None or len(values) < len(keys):
+            return None
+    return ":".join(str(values[key]) for key in keys)
 
 
 def page_key(request):
-    is_htmx = request.headers.get("HX-Request") == "true"
+    """The cache key of this request's page, or None when the cache is unavailable."""
+    version = version_for_path(request.path_info)
+    if version is None:
+        return None
+    is_htmx = request.META.get("HTTP_HX_REQUEST") == "true"
     digest = hashlib.sha256(request.get_full_path().encode()).hexdigest()[:32]
-    return f"page:{_version()}:{'hx' if is_htmx else 'full'}:{digest}"
+    return f"page:{version}:{'hx' if is_htmx else 'full'}:{digest}"
 
 
 def _is_cacheable_response(request, response):
@@ -154,6 +208,8 @@ def cache_for_readers(view):
         if not is_cacheable_request(request):
             return view(request, *args, **kwargs)
         key = page_key(request)
+        if key is None:
+            return view(request, *args, **kwargs)
         hit = _get(key)
         if hit is not None:
             return _from_cache(hit)
@@ -197,7 +253,8 @@ class PageCacheMiddleware:
 
     def __call__(self, request):
         if is_cacheable_request(request):
-            hit = _get(page_key(request))
+            key = page_key(request)
+            hit = _get(key) if key else None
             if hit is not None:
                 return _from_cache(hit)
         response = self.get_response(request)

@@ -10,6 +10,10 @@ and return how many rows changed, so "select all" over every question never
 loads them into memory.
 """
 
+import functools
+import logging
+import time
+
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
@@ -17,6 +21,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import Question
+
+logger = logging.getLogger(__name__)
 
 Status = Question.Status
 
@@ -28,38 +34,127 @@ RESOLVABLE = (Status.OPEN, Status.CLOSED)
 ANNULLABLE = (Status.OPEN, Status.CLOSED, Status.RESOLVED)
 UNRESOLVABLE = (Status.RESOLVED, Status.ANNULLED)
 
-# Readers' caches (the JSON API) key their entries on this number; every
-# lifecycle change bumps it so a resolution or un-resolution shows at once.
+# Readers' caches (the page cache, the JSON API) key their entries on these
+# numbers. Three counters, so a round of one question does not throw away
+# every other page:
+# - GENERATION_KEY: bumped by every write readers can see; list pages (home,
+#   categories, feeds, API lists) use it;
+# - SHARED_KEY: bumped by writes every question page shows (a question's or a
+#   category's edit, a resolution that moves a category's track record);
+# - question_key(slug): bumped when that question's round result lands.
+# A question's own pages use SHARED_KEY and its own key.
 GENERATION_KEY = "site:content-generation"
+SHARED_KEY = "site:shared-generation"
+QUESTION_KEY_PREFIX = "site:question-generation:"
+
+# After a cache error, the cache is skipped for this many seconds: a Redis that
+# hangs would otherwise cost every request a socket timeout per cache call.
+CACHE_RETRY_SECONDS = 5
+_WARNING_INTERVAL = 60.0
+_cache_state = {"down_until": 0.0, "warned_at": -_WARNING_INTERVAL}
+
+
+def question_key(slug):
+    return f"{QUESTION_KEY_PREFIX}{slug}"
 
 
 class TransitionError(ValueError):
     """The question is not in a status the action may start from."""
 
 
-def content_generation():
-    value = cache.get(GENERATION_KEY)
-    if value is None:
-        value = int(timezone.now().timestamp() * 1000)
-        cache.add(GENERATION_KEY, value, None)
-    return value
+def cache_call(method, *args, default=None):
+    """Call a cache method, or return `default` if the cache backend fails.
 
-
-def _bump():
+    Readers' caches fail open: a slow or absent Redis makes pages slower, never
+    a server error. The failure is logged at most once a minute per process.
+    """
+    now = time.monotonic()
+    if now < _cache_state["down_until"]:
+        return default
     try:
-        cache.incr(GENERATION_KEY)
+        return getattr(cache, method)(*args)
     except ValueError:
-        cache.set(GENERATION_KEY, int(timezone.now().timestamp() * 1000), None)
+        raise  # incr of a missing key: the caller's business, not an outage
+    except Exception as error:  # noqa: BLE001 - any backend error (redis ConnectionError, TimeoutError, ...)
+        _cache_state["down_until"] = now + CACHE_RETRY_SECONDS
+        if now - _cache_state["warned_at"] >= _WARNING_INTERVAL:
+            _cache_state["warned_at"] = now
+            logger.warning("cache unavailable, serving without it: %s: %s", type(error).__name__, error)
+        return default
+
+
+def reset_cache_errors():
+    """Forget a cache failure (tests, or an operator who fixed Redis and will not wait)."""
+    _cache_state["down_until"] = 0.0
+    _cache_state["warned_at"] = -_WARNING_INTERVAL
+
+
+def _fresh_value():
+    # Starting from the clock means a counter lost with the cache restarts above its old values.
+    return int(timezone.now().timestamp() * 1000)
+
+
+def generations(keys):
+    """The current value of each generation key, in one round trip; None if the cache is down."""
+    values = cache_call("get_many", keys)
+    if values is None:
+        return None
+    missing = [key for key in keys if values.get(key) is None]
+    for key in missing:
+        cache_call("add", key, _fresh_value(), None)
+    if missing:
+        found = cache_call("get_many", missing)
+        if found is None:
+            return None
+        values.update(found)
+    return [values.get(key) for key in keys]
+
+
+def content_generation():
+    """The site-wide generation (list pages); None when the cache is unavailable."""
+    values = generations([GENERATION_KEY])
+    return values[0] if values else None
+
+
+def _bump_now(keys):
+    for key in keys:
+        try:
+            if cache_call("incr", key, 1, default=True) is True:
+                return  # the cache is down: nothing cached can be served either
+        except ValueError:
+            cache_call("set", key, _fresh_value(), None)
+
+
+def _bump(keys):
+    """Bump now and again on commit, once per transaction however many rows it writes.
+
+    The second bump drops anything a reader cached from the old rows while the
+    transaction was still open. A cascade deleting ten thousand snapshots
+    sends ten thousand signals but bumps only once.
+    """
+    keys = tuple(keys)
+    connection = transaction.get_connection()
+    if connection.in_atomic_block:
+        # Only within the same savepoint: a test's wrapping transaction never
+        # commits, and each write inside it must still bump.
+        current = set(connection.savepoint_ids)
+        for sids, func, _robust in connection.run_on_commit:
+            if sids == current and getattr(func, "generation_keys", None) == keys:
+                return
+    _bump_now(keys)
+    callback = functools.partial(_bump_now, keys)
+    callback.generation_keys = keys
+    transaction.on_commit(callback)
 
 
 def bump_content_generation():
-    """Invalidate every cached reader view now and again once the current transaction commits.
+    """Invalidate every cached reader view now and again once the current transaction commits."""
+    _bump((GENERATION_KEY, SHARED_KEY))
 
-    The second bump drops anything a reader cached from the old rows while
-    the transaction was still open.
-    """
-    _bump()
-    transaction.on_commit(_bump)
+
+def bump_question_generation(slug):
+    """A question's round result changed: its own pages and the list pages, not the other questions'."""
+    _bump((GENERATION_KEY, question_key(slug)))
 
 
 def _check(question, allowed, action):

@@ -4,7 +4,6 @@ import re
 from datetime import UTC, datetime
 
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Case, F, IntegerField, Max, Value, When
@@ -19,6 +18,7 @@ from forecasts.cache import cache_for_readers
 from forecasts.models import ModelRun, PanelModel, Round, Snapshot
 
 from .models import Category, Question
+from .services import cache_call
 
 HOME_PAGE_SIZE = 20
 # Earlier rounds listed under the model cards.
@@ -235,10 +235,11 @@ def _cached_trajectory(question, range_key):
     )
     # A new snapshot or an edit to the question (its resolution) changes the key.
     key = f"trajectory:{question.pk}:{range_key}:{marker}:{question.updated_at.timestamp()}"
-    data = cache.get(key)
+    # Fails open: with the cache down the trajectory is built every time, never a 500.
+    data = cache_call("get", key)
     if data is None:
         data = trajectory.build_trajectory(question, range_key)
-        cache.set(key, data, TRAJECTORY_CACHE_SECONDS)
+        cache_call("set", key, data, TRAJECTORY_CACHE_SECONDS)
     return data
 
 

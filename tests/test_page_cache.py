@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import override_settings
 from django.utils import timezone
 
 from questions import services
@@ -14,12 +15,25 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _no_local_copies():
-    # Each worker keeps recent pages in memory too; tests start without them.
+    # Each worker keeps recent pages in memory too; tests start without them,
+    # and without a cache failure remembered from an earlier test.
     from forecasts.cache import local_copies
 
     local_copies.clear()
+    services.reset_cache_errors()
     yield
     local_copies.clear()
+    services.reset_cache_errors()
+
+
+# A Redis nobody listens on: every cache call fails at once.
+DEAD_REDIS = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+    }
+}
 
 
 @pytest.fixture
@@ -147,8 +161,152 @@ def test_a_worker_never_serves_its_local_copy_after_an_invalidation(client, ques
     url = question.get_absolute_url()
     client.get(url)
     client.get(url)
-    # Another worker wrote a round: the shared generation moved, this worker's memory did not.
-    services.content_generation()
-    cache.incr(services.GENERATION_KEY)
+    # Another worker wrote a round: the question's generation moved, this worker's memory did not.
+    cache.incr(services.question_key(question.slug))
     response = client.get(url)
     assert response["X-Page-Cache"] == "miss"
+
+
+def test_a_worker_never_serves_its_local_copy_of_a_list_after_an_invalidation(client, question):
+    from django.core.cache import cache
+
+    client.get("/")
+    assert client.get("/")["X-Page-Cache"] == "hit"
+    cache.incr(services.GENERATION_KEY)
+    assert client.get("/")["X-Page-Cache"] == "miss"
+
+
+# --- per-question generations -------------------------------------------------------
+
+
+@pytest.fixture
+def other():
+    q = QuestionFactory(status="open", published_at=timezone.now() - timedelta(days=10))
+    make_round(q, [0.60, 0.60, 0.60, 0.60], when=timezone.now() - timedelta(hours=6))
+    return q
+
+
+def _question_urls(q):
+    base = q.get_absolute_url()
+    return [base, f"{base}trajectory.json", f"/feeds/questions/{q.slug}/", f"/api/v1/questions/{q.slug}/"]
+
+
+def test_a_round_of_one_question_keeps_the_other_questions_pages_cached(client, question, other):
+    for url in _question_urls(other):
+        client.get(url)
+    make_round(question, [0.80, 0.90, 0.70, 0.80], when=timezone.now())
+    for url in _question_urls(other)[:3]:
+        assert client.get(url)["X-Page-Cache"] == "hit", url
+    # The API keeps its own cache: a second read is served without a query.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(_question_urls(other)[3]).status_code == 200
+    assert len(queries) == 0
+
+
+def test_a_round_invalidates_its_own_question_pages_and_the_lists(client, question, other):
+    for url in [*_question_urls(question)[:3], "/", "/feeds/"]:
+        client.get(url)
+    make_round(question, [0.80, 0.90, 0.70, 0.80], when=timezone.now())
+    for url in [*_question_urls(question)[:3], "/", "/feeds/"]:
+        assert client.get(url)["X-Page-Cache"] == "miss", url
+    assert client.get(f"/api/v1/questions/{question.slug}/").json()["latest"]["mean"] == pytest.approx(0.8)
+
+
+def test_a_resolution_invalidates_every_question_page(client, question, other):
+    # The category's track record on every question page may change.
+    url = other.get_absolute_url()
+    client.get(url)
+    services.resolve(question, outcome=True)
+    assert client.get(url)["X-Page-Cache"] == "miss"
+
+
+def test_successful_answers_alone_do_not_invalidate_pages(client, question):
+    from forecasts.models import ModelRun
+
+    url = question.get_absolute_url()
+    client.get(url)
+    run = ModelRun.objects.filter(question=question, status=ModelRun.Status.OK).first()
+    run.rationale = "edited"
+    run.save()
+    assert client.get(url)["X-Page-Cache"] == "hit"
+
+
+def test_a_failed_answer_invalidates_its_question(client, question):
+    # A round where every model fails writes no Snapshot but shows on the page.
+    from forecasts.models import ModelRun
+
+    url = question.get_absolute_url()
+    client.get(url)
+    run = ModelRun.objects.filter(question=question).first()
+    run.status = ModelRun.Status.TIMEOUT
+    run.probability = None
+    run.save()
+    assert client.get(url)["X-Page-Cache"] == "miss"
+
+
+def test_a_cascade_delete_bumps_once_per_transaction(question):
+    from unittest import mock
+
+    for hours in range(1, 30):
+        make_round(question, [0.5, 0.5], when=timezone.now() - timedelta(days=1, hours=hours))
+    with mock.patch.object(services, "_bump_now", wraps=services._bump_now) as bump:
+        question.delete()
+    # Once at once and once on commit (the test transaction never commits: once).
+    assert bump.call_count == 1
+
+
+# --- query strings --------------------------------------------------------------------
+
+
+def test_unknown_query_parameters_are_served_uncached(client, question):
+    url = f"{question.get_absolute_url()}?x=1"
+    assert client.get(url).status_code == 200
+    response = client.get(url)
+    assert response.status_code == 200
+    assert "X-Page-Cache" not in response
+
+
+def test_known_query_parameters_are_cached(client, question):
+    client.get("/?status=open&page=1")
+    assert client.get("/?status=open&page=1")["X-Page-Cache"] == "hit"
+
+
+# --- a cache that is down -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/feeds/", "", "trajectory.json", "trajectory/", "/api/v1/questions/"])
+def test_pages_render_when_redis_is_down(client, question, caplog, path):
+    url = path if path.startswith("/") else question.get_absolute_url() + path
+    with override_settings(CACHES=DEAD_REDIS):
+        for _ in range(2):
+            response = client.get(url)
+            assert response.status_code == 200, url
+            assert "X-Page-Cache" not in response
+    assert any("cache unavailable" in r.getMessage() for r in caplog.records)
+
+
+def test_the_api_detail_renders_when_redis_is_down(client, question):
+    with override_settings(CACHES=DEAD_REDIS):
+        response = client.get(f"/api/v1/questions/{question.slug}/")
+    assert response.status_code == 200
+    assert response.json()["slug"] == question.slug
+
+
+def test_writes_succeed_when_redis_is_down(question):
+    with override_settings(CACHES=DEAD_REDIS):
+        make_round(question, [0.80, 0.90, 0.70, 0.80], when=timezone.now())
+        services.resolve(question, outcome=True)
+    question.refresh_from_db()
+    assert question.status == question.Status.RESOLVED
+
+
+def test_a_cache_failure_is_logged_at_most_once_a_minute(client, question, caplog):
+    with override_settings(CACHES=DEAD_REDIS):
+        for _ in range(3):
+            client.get("/")
+            # Past the pause after a failure, so each request tries Redis again.
+            services._cache_state["down_until"] = 0.0
+    assert sum("cache unavailable" in r.getMessage() for r in caplog.records) == 1
