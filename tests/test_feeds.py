@@ -170,7 +170,7 @@ def test_feed_queries_do_not_grow_with_the_number_of_questions(client, django_as
         make_round(question, [0.5], when=start + timedelta(days=1, minutes=i))
 
     # 30 items with their readings: a fixed ceiling, however many questions exist.
-    with django_assert_max_num_queries(130):
+    with django_assert_max_num_queries(15):
         parsed = _parse(client, "/feeds/categories/many/")
 
     assert len(parsed.entries) == 30
@@ -182,3 +182,56 @@ def test_pages_announce_their_feeds(client, history):
     assert 'rel="alternate" type="application/rss+xml"' in page
     assert "/feeds/questions/mars-landing/" in page
     assert "/feeds/questions/mars-landing/atom/" in page
+
+
+def _feed_queries(client, url):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        parsed = _parse(client, url)
+    return len(queries), len(parsed.entries)
+
+
+def test_feed_queries_do_not_grow_with_the_number_of_items(client):
+    # Each question in its own category, so per-category work would show too.
+    start = timezone.now() - timedelta(days=40)
+
+    def add_questions(count):
+        for _ in range(count):
+            question = QuestionFactory(category=CategoryFactory())
+            for day, p in enumerate([0.3, 0.5, 0.3, 0.6]):
+                make_round(question, [p, p + 0.1], when=start + timedelta(days=day * 12))
+
+    add_questions(1)
+    few_queries, few_items = _feed_queries(client, "/feeds/")
+    add_questions(9)
+    many_queries, many_items = _feed_queries(client, "/feeds/")
+
+    assert many_items == 30 and few_items < 10
+    assert many_queries == few_queries
+
+
+def test_feed_readings_match_the_question_pages_readings(history):
+    from forecasts import readings
+    from questions.feeds import attach_readings, collect_events
+
+    question, _ = history
+    make_round(question, [0.1, 0.1], when=timezone.now() - timedelta(days=40))
+    events = collect_events(_scope())
+    attach_readings(events)
+
+    with_snapshots = [e for e in events if e.snapshot is not None]
+    assert with_snapshots
+    for event in with_snapshots:
+        assert event.stability == readings.stability(event.question, event.snapshot)
+        assert event.confidence == readings.confidence(event.question.category)
+        assert [r.pk for r in event.runs] == [
+            r.pk for r in event.snapshot.round.model_runs.order_by("model_name")
+        ]
+
+
+def _scope():
+    from questions.feeds import Scope
+
+    return Scope(title="t", link="/", description="d", questions=Question.objects.published(), min_move=1.0)
