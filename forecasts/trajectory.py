@@ -2,9 +2,9 @@
 
 A question asked hourly for three years has about 26,000 snapshots and four
 times as many model answers. Sending all of them would freeze the reader's
-browser, so every series is downsampled on the server to at most about
-`MAX_POINTS` points, keeping the first point, the last point and the extremes
-of each stretch of history so that no peak or trough disappears.
+browser, so every series is downsampled in the database to at most `MAX_POINTS`
+points, keeping the first point, the last point and the extremes of each
+stretch of history so that no peak or trough disappears.
 
 Times are epoch milliseconds (UTC): the browser shows them in the reader's
 own time zone. Values are percentages with one decimal. A failed model has no
@@ -12,9 +12,10 @@ point at all in a round, never a null or NaN value.
 """
 
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 
+from django.db import connection
 from django.utils import timezone
 
 from .models import ModelRun, Snapshot
@@ -60,30 +61,75 @@ def _pct(value):
     return round(value * 100, 1)
 
 
-def downsample_indices(columns, max_points):
-    """Indices of the rows to keep so that at most `max_points` remain.
+def _bucket_count(max_points):
+    # Two rows per stretch (its low and its high) plus the first and last rows.
+    return max(1, (max_points - 2) // 2)
 
-    `columns` are equally long sequences of numbers, one per series sharing
-    the same rows. History is cut into equal stretches; each stretch keeps the
-    rows where every column reaches its minimum and its maximum. The first and
-    last rows are always kept.
-    """
-    n = len(columns[0]) if columns else 0
-    if n <= max_points:
-        return list(range(n))
-    per_bucket = 2 * len(columns)
-    buckets = max(1, (max_points - 2) // per_bucket)
-    size = math.ceil((n - 2) / buckets)
-    keep = {0, n - 1}
-    for start in range(1, n - 1, size):
-        stop = min(start + size, n - 1)
-        for column in columns:
-            chunk = column[start:stop]
-            low = min(range(len(chunk)), key=chunk.__getitem__)
-            high = max(range(len(chunk)), key=chunk.__getitem__)
-            keep.add(start + low)
-            keep.add(start + high)
-    return sorted(keep)
+
+# Rows in range are numbered in time order and cut into equal stretches
+# (`buckets` of them once there are more than `max_points` rows; one row each
+# otherwise). Each stretch keeps the rows where the value reaches its minimum
+# and its maximum; the first and last rows are always kept. All in the
+# database, so ten thousand snapshots cost a sort there, not ten thousand
+# Python objects. The same SQL runs on PostgreSQL and SQLite (window functions).
+_SNAPSHOT_SQL = """
+SELECT id, taken_at, mean, minimum, maximum, n, band_low, band_high FROM (
+    SELECT id, taken_at, mean, minimum, maximum, rn, n,
+        MIN(minimum) OVER (PARTITION BY b) AS band_low,
+        MAX(maximum) OVER (PARTITION BY b) AS band_high,
+        ROW_NUMBER() OVER (PARTITION BY b ORDER BY mean, taken_at) AS r_low,
+        ROW_NUMBER() OVER (PARTITION BY b ORDER BY mean DESC, taken_at) AS r_high
+    FROM (
+        SELECT id, taken_at, mean, minimum, maximum, rn, n,
+            CASE WHEN n <= %(max_points)s THEN rn ELSE ((rn - 1) * %(buckets)s) / n END AS b
+        FROM (
+            SELECT id, taken_at, mean, minimum, maximum,
+                ROW_NUMBER() OVER (ORDER BY taken_at, id) AS rn,
+                COUNT(*) OVER () AS n
+            FROM {table}
+            WHERE question_id = %(question)s AND taken_at >= %(since)s
+        ) numbered
+    ) bucketed
+) ranked
+WHERE r_low = 1 OR r_high = 1 OR rn = 1 OR rn = n
+ORDER BY taken_at, id
+"""
+
+_RUN_SQL = """
+SELECT id, model_name, answered_at, probability FROM (
+    SELECT id, model_name, answered_at, probability, rn, n,
+        ROW_NUMBER() OVER (PARTITION BY model_name, b ORDER BY probability, answered_at) AS r_low,
+        ROW_NUMBER() OVER (PARTITION BY model_name, b ORDER BY probability DESC, answered_at) AS r_high
+    FROM (
+        SELECT id, model_name, answered_at, probability, rn, n,
+            CASE WHEN n <= %(max_points)s THEN rn ELSE ((rn - 1) * %(buckets)s) / n END AS b
+        FROM (
+            SELECT id, model_name, answered_at, probability,
+                ROW_NUMBER() OVER (PARTITION BY model_name ORDER BY answered_at, id) AS rn,
+                COUNT(*) OVER (PARTITION BY model_name) AS n
+            FROM {table}
+            WHERE question_id = %(question)s AND status = %(ok)s AND probability IS NOT NULL
+                AND answered_at >= %(since)s
+        ) numbered
+    ) bucketed
+) ranked
+WHERE r_low = 1 OR r_high = 1 OR rn = 1 OR rn = n
+ORDER BY model_name, answered_at, id
+"""
+
+# Earlier than any snapshot: the "all" range needs no second query shape.
+_BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _params(question, since, max_points):
+    return {
+        "question": question.pk,
+        # As the ORM would write it: SQLite compares datetimes as text.
+        "since": connection.ops.adapt_datetimefield_value(since or _BEGINNING),
+        "max_points": max_points,
+        "buckets": _bucket_count(max_points),
+        "ok": ModelRun.Status.OK.value,
+    }
 
 
 def _since(question, range_key):
@@ -98,63 +144,47 @@ def _since(question, range_key):
 
 
 def build_trajectory(question, range_key=DEFAULT_RANGE, max_points=MAX_POINTS) -> Trajectory:
-    """The chart's data for one question: mean, min-max band and one line per model."""
+    """The chart's data for one question: mean, min-max band and one line per model.
+
+    Over `max_points` snapshots, each kept row carries the lowest minimum and
+    highest maximum of its stretch, so the band never loses an extreme either.
+    """
     if range_key not in RANGES:
         range_key = DEFAULT_RANGE
-    since = _since(question, range_key)
+    params = _params(question, _since(question, range_key), max_points)
 
-    snapshots = Snapshot.objects.filter(question=question)
-    runs = ModelRun.objects.filter(question=question, status=ModelRun.Status.OK, probability__isnull=False)
-    if since is not None:
-        snapshots = snapshots.filter(taken_at__gte=since)
-        runs = runs.filter(answered_at__gte=since)
-
-    snap_rows = list(snapshots.order_by("taken_at").values_list("taken_at", "mean", "minimum", "maximum"))
-    means = [r[1] for r in snap_rows]
-    minima = [r[2] for r in snap_rows]
-    maxima = [r[3] for r in snap_rows]
+    snapshots = list(Snapshot.objects.raw(_SNAPSHOT_SQL.format(table=Snapshot._meta.db_table), params))
+    count = snapshots[0].n if snapshots else 0
+    sampled = count > max_points
     rows: list[Row] = [
         {
-            "t": epoch_ms(snap_rows[i][0]),
-            "mean": _pct(means[i]),
-            "min": _pct(minima[i]),
-            "max": _pct(maxima[i]),
+            "t": epoch_ms(snap.taken_at),
+            "mean": _pct(snap.mean),
+            "min": _pct(snap.band_low if sampled else snap.minimum),
+            "max": _pct(snap.band_high if sampled else snap.maximum),
         }
-        for i in downsample_indices([means, minima, maxima], max_points)
+        for snap in snapshots
     ]
 
     by_model: dict[str, list] = {}
-    for name, answered_at, probability in runs.order_by("model_name", "answered_at").values_list(
-        "model_name", "answered_at", "probability"
-    ):
+    for run in ModelRun.objects.raw(_RUN_SQL.format(table=ModelRun._meta.db_table), params):
         # The check constraint keeps probabilities in [0, 1]; this guards
         # the JSON against anything that slipped past it.
-        if math.isfinite(probability):
-            by_model.setdefault(name, []).append((answered_at, probability))
-    models: list[ModelSeries] = []
-    for name, points in by_model.items():
-        values = [p for _, p in points]
-        models.append(
-            {
-                "name": name,
-                "points": [
-                    [epoch_ms(points[i][0]), _pct(values[i])]
-                    for i in downsample_indices([values], max_points)
-                ],
-            }
-        )
+        if math.isfinite(run.probability):
+            by_model.setdefault(run.model_name, []).append([epoch_ms(run.answered_at), _pct(run.probability)])
+    models: list[ModelSeries] = [{"name": name, "points": points} for name, points in by_model.items()]
 
     resolution = None
     if question.resolved_at and question.outcome is not None:
         resolution = {"t": epoch_ms(question.resolved_at), "outcome": "YES" if question.outcome else "NO"}
     latest = None
-    if snap_rows:
-        taken_at, mean = snap_rows[-1][0], snap_rows[-1][1]
-        latest = {"t": epoch_ms(taken_at), "iso": taken_at.isoformat(), "mean": _pct(mean)}
+    if snapshots:
+        last = snapshots[-1]
+        latest = {"t": epoch_ms(last.taken_at), "iso": last.taken_at.isoformat(), "mean": _pct(last.mean)}
 
     return {
         "range": range_key,
-        "count": len(snap_rows),
+        "count": count,
         "rows": rows,
         "models": models,
         "resolution": resolution,
