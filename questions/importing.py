@@ -267,8 +267,11 @@ class _Row:
             self.fail(f"{name!r} must be between 0 and 1, found {_shown(value)}")
         return float(value)
 
-    def when(self, name, *, nullable=False):
-        """A `YYYY-MM-DD` date (midnight UTC) or an ISO 8601 date-time with its time zone."""
+    def when(self, name, *, nullable=False, not_after=None):
+        """A `YYYY-MM-DD` date (midnight UTC) or an ISO 8601 date-time with its time zone.
+
+        With not_after, a later time is refused as being in the future.
+        """
         value = self.obj.get(name)
         if value is None:
             if nullable:
@@ -293,6 +296,11 @@ class _Row:
             except OverflowError:
                 # 0001-01-01T00:00:00+01:00 is in year 0 in UTC, which datetime cannot hold.
                 parsed = None
+        if parsed is not None and not_after is not None and parsed > not_after:
+            self.fail(
+                f"{name!r} is in the future: {_shown(value)} "
+                f"(the latest accepted is {not_after:%Y-%m-%d %H:%M} UTC)"
+            )
         if parsed is None or not EARLIEST_DATE <= parsed < LATEST_DATE:
             self.fail(
                 f"{name!r} is out of range: {_shown(value)} "
@@ -567,6 +575,13 @@ FORECAST_OPTIONAL = ("source", "model_org", "rationale", "prompt_variant", "in_p
 
 DEFAULT_LABEL = "imported forecasts"
 
+# A forecast is made between its question's creation and now. The day's margin on
+# both sides is for files that write a bare date (midnight UTC) for a time in
+# another zone; a date beyond it is a mistake that would, dated 9999, stay the
+# question's headline for ever, or, dated 0001, sit before the question existed.
+FORECAST_FUTURE_MARGIN = timedelta(days=1)
+FORECAST_BEFORE_QUESTION_MARGIN = timedelta(days=1)
+
 
 @dataclass
 class ForecastRow:
@@ -582,8 +597,9 @@ class ForecastRow:
     in_panel: bool
 
 
-def parse_forecast(line_number, obj):
+def parse_forecast(line_number, obj, now=None):
     row = _Row(line_number, obj, FORECAST_REQUIRED, FORECAST_OPTIONAL)
+    now = now or timezone.now()
     model = row.string("model", kind="key", max_length=MODEL_NAME_MAX_LENGTH, allow_empty=False)
     variant = row.string("prompt_variant", kind="key", max_length=40, nullable=True) or ""
     in_panel = row.boolean("in_panel")
@@ -596,7 +612,7 @@ def parse_forecast(line_number, obj):
         source_id=row.string("source_id", kind="key", max_length=SOURCE_ID_MAX_LENGTH, allow_empty=False),
         model=model,
         model_name=model,
-        answered_at=row.when("forecast_date"),
+        answered_at=row.when("forecast_date", not_after=now + FORECAST_FUTURE_MARGIN),
         probability=row.probability("probability"),
         # A runaway answer is kept, cut to a length a reader can still scroll.
         rationale=row.string("rationale", kind="text", max_length=MAX_RATIONALE_CHARS, nullable=True) or "",
@@ -611,7 +627,7 @@ def _group_for(row):
     return "" if row.in_panel else (row.variant or "other")
 
 
-def import_forecasts(path, include_all=False, label=DEFAULT_LABEL, progress=_no_progress):
+def import_forecasts(path, include_all=False, label=DEFAULT_LABEL, progress=_no_progress, now=None):
     """Import model forecasts as imported Rounds, ModelRuns and Snapshots.
 
     Rows of one question and forecast date make one round (slot at the
@@ -622,11 +638,14 @@ def import_forecasts(path, include_all=False, label=DEFAULT_LABEL, progress=_no_
     *before* the panel's round: each round's average stays an average of
     one coherent set of runs, and the panel's round remains the latest point.
     Idempotent on (round, model name): a second import changes nothing.
+    A forecast dated more than a day after now, or more than a day before
+    its question was published, is a line error.
     """
+    now = now or timezone.now()
     result = ImportResult(kind="forecasts")
     rows = []
     for line_number, obj in read_json_lines(path, progress):
-        row = parse_forecast(line_number, obj)
+        row = parse_forecast(line_number, obj, now=now)
         result.lines += 1
         if not row.in_panel and not include_all:
             result.skipped += 1
@@ -640,6 +659,8 @@ def import_forecasts(path, include_all=False, label=DEFAULT_LABEL, progress=_no_
         rows.append(row)
 
     questions = _questions_for(rows)
+    for row in rows:
+        _check_after_question(row, questions[(row.source, row.source_id)])
     # Offsets are fixed per variant name within the file, sorted, so a
     # re-import of the same file finds the same rounds.
     variants = sorted({_group_for(row) for row in rows} - {""})
@@ -714,11 +735,26 @@ def import_forecasts(path, include_all=False, label=DEFAULT_LABEL, progress=_no_
     return result
 
 
+def _check_after_question(row, question):
+    # A question made on the site may have no publication time yet: only the
+    # file-wide date range applies then.
+    if question.published_at is None:
+        return
+    if row.answered_at < question.published_at - FORECAST_BEFORE_QUESTION_MARGIN:
+        raise ImportFileError(
+            row.line_number,
+            f"'forecast_date' {row.answered_at:%Y-%m-%d %H:%M} UTC is before its question was published "
+            f"({question.published_at:%Y-%m-%d %H:%M} UTC); a forecast may be dated at most a day before",
+        )
+
+
 def _questions_for(rows):
     """The question of every row, looked up in one query; an unknown id fails with its line."""
     ids = {row.source_id for row in rows}
     found = defaultdict(list)
-    for question in Question.objects.filter(source_id__in=ids).only("pk", "source", "source_id", "title"):
+    for question in Question.objects.filter(source_id__in=ids).only(
+        "pk", "source", "source_id", "title", "published_at"
+    ):
         found[question.source_id].append(question)
     questions = {}
     for row in rows:

@@ -743,3 +743,73 @@ def test_a_rationale_is_cleaned_and_a_runaway_one_is_cut(tmp_path, client):
     assert client.get(Question.objects.get(source_id="q-1").get_absolute_url()).status_code == 200
 
     assert "0 created, 0 updated, 2 unchanged" in run("import_forecasts", path)
+
+
+# --- Forecast dates a forecast cannot have -------------------------------------------
+
+NOW = datetime(2025, 1, 15, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def at_now():
+    import time_machine
+
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.mark.usefixtures("two_questions", "at_now")
+@pytest.mark.parametrize(
+    "value", ["9999-12-31", "2025-01-17", "2025-01-16T12:00:01Z", "2025-01-16T14:00:01+02:00"]
+)
+def test_a_forecast_dated_more_than_a_day_ahead_is_a_line_error(tmp_path, value):
+    path = write_lines(tmp_path / "f.jsonl", [forecast_row(1), forecast_row(2, forecast_date=value)])
+    with pytest.raises(CommandError) as info:
+        run("import_forecasts", path)
+    assert f"line 2: 'forecast_date' is in the future: '{value}'" in str(info.value)
+    assert "the latest accepted is 2025-01-16 12:00 UTC" in str(info.value)
+    assert (Round.objects.count(), ModelRun.objects.count()) == (0, 0)
+
+
+@pytest.mark.usefixtures("two_questions", "at_now")
+def test_a_forecast_up_to_a_day_ahead_is_accepted(tmp_path):
+    rows = [
+        forecast_row(1, forecast_date="2025-01-16"),
+        forecast_row(2, forecast_date="2025-01-16T12:00:00Z"),
+    ]
+    run("import_forecasts", write_lines(tmp_path / "f.jsonl", rows))
+    assert Round.objects.count() == 2
+
+
+@pytest.mark.usefixtures("two_questions")
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("0001-01-01", None), ("2024-01-08", "2024-01-08 00:00"), ("2024-01-08T23:59:59Z", "2024-01-08 23:59")],
+)
+def test_a_forecast_dated_before_its_question_is_a_line_error(tmp_path, value, shown):
+    # The questions were created on 2024-01-10.
+    path = write_lines(tmp_path / "f.jsonl", [forecast_row(1), forecast_row(2, forecast_date=value)])
+    with pytest.raises(CommandError) as info:
+        run("import_forecasts", path)
+    if shown is None:  # before any date a file may hold
+        assert "line 2: 'forecast_date' is out of range: '0001-01-01'" in str(info.value)
+    else:
+        assert (
+            f"line 2: 'forecast_date' {shown} UTC is before its question was published "
+            "(2024-01-10 00:00 UTC)" in str(info.value)
+        )
+    assert (Round.objects.count(), ModelRun.objects.count()) == (0, 0)
+
+
+@pytest.mark.usefixtures("two_questions")
+def test_a_forecast_a_day_before_its_question_is_accepted(tmp_path):
+    rows = [forecast_row(1, forecast_date="2024-01-09"), forecast_row(2, forecast_date="2024-01-10")]
+    run("import_forecasts", write_lines(tmp_path / "f.jsonl", rows))
+    assert Round.objects.count() == 2
+
+
+def test_a_question_made_on_the_site_without_a_publication_time_takes_any_forecast_in_range(tmp_path):
+    QuestionFactory(source="site", source_id="draft-1", published_at=None, status="draft")
+    row = forecast_row(1, source_id="draft-1", forecast_date="1990-05-01")
+    run("import_forecasts", write_lines(tmp_path / "f.jsonl", [row]))
+    assert ModelRun.objects.get().answered_at == datetime(1990, 5, 1, tzinfo=UTC)
