@@ -107,8 +107,7 @@ def main(argv=None):
     )
     from replay import ReplayServer
 
-    replay = ReplayServer().start()
-    replay.httpd.socket.listen(256)  # http.server's backlog of 5 drops simultaneous calls
+    replay = ReplayServer(record_calls=False).start()
     replay.script = point_panel_at(args.db, replay.base_url, args.delay)
     subprocess.run(["redis-cli", "-u", args.redis, "FLUSHDB"], check=False, capture_output=True)
     env = site_env(args.db, args.redis)

@@ -15,7 +15,8 @@ def main():
         "--recordings", default=str(Path(__file__).resolve().parent.parent / "sample" / "replay.json")
     )
     args = parser.parse_args()
-    server = ReplayServer.from_file(args.recordings, host=args.host, port=args.port)
+    # A long-running server keeps no request bodies (memory stays flat).
+    server = ReplayServer.from_file(args.recordings, host=args.host, port=args.port, record_calls=False)
     print(f"replay server answering at {server.base_url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -36,19 +36,33 @@ _TITLE = re.compile(r"^Question: (.*)$", re.MULTILINE)
 _ids = itertools.count(1)
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    # http.server's backlog of 5 drops simultaneous connections (a round asks
+    # every model at once), which the client only retries a second later.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class ReplayServer:
-    def __init__(self, host="127.0.0.1", port=0, recordings=None, script=None):
+    """An OpenAI-compatible server for tests and benchmarks.
+
+    With record_calls (tests), every request body and Authorization header is
+    kept for assertions; without it (`python -m replay`, long benchmark runs)
+    only `call_count` grows, so memory stays flat however long it serves.
+    """
+
+    def __init__(self, host="127.0.0.1", port=0, recordings=None, script=None, record_calls=True):
         self.recordings = recordings or {"default": [], "questions": {}}
         self.script = script or {}
-        self.calls = []  # (model, request body) for every request received
-        # (model, Authorization header) for every request, in the order of calls;
-        # one short string each, so long benchmark runs stay small.
+        self.record_calls = record_calls
+        self.call_count = 0
+        self.calls = []  # (model, request body) for every request received, when recording
+        # (model, Authorization header) for every request, in the order of calls, when recording.
         self.authorizations = []
         self._turns = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self.httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self.httpd.daemon_threads = True
+        self.httpd = _HTTPServer((host, port), self._handler_class())
         self._thread = None
 
     @classmethod
@@ -136,8 +150,10 @@ class ReplayServer:
                     return
                 model = str(body.get("model", ""))
                 with server._lock:
-                    server.calls.append((model, body))
-                    server.authorizations.append((model, self.headers.get("Authorization", "")))
+                    server.call_count += 1
+                    if server.record_calls:
+                        server.calls.append((model, body))
+                        server.authorizations.append((model, self.headers.get("Authorization", "")))
                 behaviour = server.behaviour_for(model, body)
                 self._reply(model, body, behaviour)
 

@@ -168,3 +168,25 @@ def test_the_pages_report_states_misses_by_how_much():
     assert "cached home page: 0.60x static (goal 0.8x) - MISSED by 25%" in text
     assert "uncached question page: 0.25x static (goal 0.2x) - met; p50 12.0 ms (goal < 20 ms) - met" in text
     assert "**0.60**" in table(rows)
+
+
+def test_a_long_running_replay_server_keeps_no_request_bodies():
+    import httpx2
+
+    from replay import ReplayServer
+
+    server = ReplayServer(record_calls=False).start()
+    try:
+        server.script["m"] = [{"content": '{"probability": 0.5, "rationale": "x"}'}]
+        for _ in range(5):
+            response = httpx2.post(
+                f"{server.base_url}/chat/completions",
+                json={"model": "m", "messages": [{"role": "user", "content": "x" * 1000}]},
+            )
+            assert response.status_code == 200
+    finally:
+        server.stop()
+    assert server.call_count == 5
+    assert server.calls == [] and server.authorizations == []
+    # A round's simultaneous connections fit in the listen backlog.
+    assert server.httpd.request_queue_size >= 128
