@@ -229,7 +229,7 @@ PATHS = {
         "Published questions, newest first",
         {"200": _json("QuestionSummaryPage", "A page of questions."), **_errors(400)},
         [
-            {"name": "category", "in": "query", "required": False, "schema": {"type": "string"},
+            {"name": "category", "in": "query", "required": False, "schema": SLUG["schema"],
              "description": "A category slug; an unknown slug matches no question."},
             {"name": "status", "in": "query", "required": False,
              "schema": {"enum": ["open", "closed", "resolved", "annulled"]}},
