@@ -642,6 +642,8 @@ def import_forecasts(path, include_all=False, label=DEFAULT_LABEL, progress=_no_
     its question was published, is a line error.
     """
     now = now or timezone.now()
+    # The label comes from the command line, and is shown with every round like the file's texts.
+    label = LINE_BREAKS_RE.sub(" ", clean_text(label)).strip() or DEFAULT_LABEL
     result = ImportResult(kind="forecasts")
     rows = []
     for line_number, obj in read_json_lines(path, progress):

@@ -813,3 +813,14 @@ def test_a_question_made_on_the_site_without_a_publication_time_takes_any_foreca
     row = forecast_row(1, source_id="draft-1", forecast_date="1990-05-01")
     run("import_forecasts", write_lines(tmp_path / "f.jsonl", [row]))
     assert ModelRun.objects.get().answered_at == datetime(1990, 5, 1, tzinfo=UTC)
+
+
+@pytest.mark.usefixtures("two_questions")
+def test_a_label_with_control_characters_is_cleaned(tmp_path):
+    run(
+        "import_forecasts",
+        write_lines(tmp_path / "f.jsonl", [forecast_row(1)]),
+        "--label",
+        "mine\x00\nruns\ud800",
+    )
+    assert Round.objects.get().label == "mine runs"
