@@ -47,6 +47,7 @@ from questions.services import (
     bump_content_generation,
     cache_call,
     generations,
+    local_versions,
     question_key,
 )
 
@@ -62,6 +63,8 @@ CACHED_PARAMS = frozenset(
     {"page", "category", "status", "range", "round", "min_move", "limit", "offset", "updated_since", "format"}
 )
 MAX_QUERY_LENGTH = 256
+# Versions remembered per process: one per question and one for the lists.
+_MAX_LOCAL_VERSIONS = 4096
 
 __all__ = [
     "PageCacheMiddleware",
@@ -158,16 +161,29 @@ def question_slug(path):
     return match["slug"] if match else None
 
 
+def _version_seconds():
+    return getattr(settings, "PAGE_CACHE_VERSION_SECONDS", 0.0)
+
+
 def version_for_path(path):
     """The generations a page at `path` depends on, as one string; None when the cache is down.
 
     The epoch is a random token that disappears with the shared cache: after a
     flush the generations restart and might meet an old number, but never with
     the old epoch, so no worker's local copy can come back to life. All the
-    values come in one round trip.
+    values come in one round trip, and each process reuses them for
+    PAGE_CACHE_VERSION_SECONDS (a second by default): a cache hit then costs
+    no trip to Redis at all, and a write in another process shows within that
+    second (a bump in this process shows at once).
     """
     slug = question_slug(path)
-    keys = [EPOCH_KEY, SHARED_KEY, question_key(slug)] if slug else [EPOCH_KEY, GENERATION_KEY]
+    keys = (EPOCH_KEY, SHARED_KEY, question_key(slug)) if slug else (EPOCH_KEY, GENERATION_KEY)
+    seconds = _version_seconds()
+    now = time.monotonic()
+    if seconds > 0:
+        memo = local_versions.get(keys)
+        if memo is not None and memo[0] > now:
+            return memo[1]
     values = cache_call("get_many", keys)
     if values is None:
         return None
@@ -178,7 +194,12 @@ def version_for_path(path):
         values = cache_call("get_many", keys)
         if values is None or len(values) < len(keys):
             return None
-    return ":".join(str(values[key]) for key in keys)
+    version = ":".join(str(values[key]) for key in keys)
+    if seconds > 0:
+        if len(local_versions) >= _MAX_LOCAL_VERSIONS:
+            local_versions.clear()
+        local_versions[keys] = (now + seconds, version)
+    return version
 
 
 def page_key(request):

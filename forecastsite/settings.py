@@ -175,6 +175,10 @@ else:
 CACHE_SECONDS = env_int("CACHE_SECONDS", 300)
 # Anonymous readers' pages (forecasts.cache); 0 turns the page cache off.
 PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", CACHE_SECONDS)
+# Seconds each process reuses the cache generations it read, so a cached page
+# costs no Redis round trip; another process's write shows within that time.
+# Off in development and tests, where a write must show on the next request.
+PAGE_CACHE_VERSION_SECONDS = env_float("PAGE_CACHE_VERSION_SECONDS", 1.0 if IS_PRODUCTION else 0.0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -101,7 +101,7 @@ def generations(keys):
         return None
     missing = [key for key in keys if values.get(key) is None]
     for key in missing:
-        cache_call("add", key, _fresh_value(), None)
+        cache_call("add", key, _fresh_value(), GENERATION_SECONDS)
     if missing:
         found = cache_call("get_many", missing)
         if found is None:
@@ -116,13 +116,23 @@ def content_generation():
     return values[0] if values else None
 
 
+# Page cache versions this process read recently (forecasts.cache); a bump
+# here forgets them at once, a bump elsewhere is seen once they expire.
+local_versions = {}
+
+# Generation keys expire when unused (a random slug must not leave a key
+# behind forever); one that comes back restarts from the clock, above its old value.
+GENERATION_SECONDS = 7 * 24 * 3600
+
+
 def _bump_now(keys):
+    local_versions.clear()
     for key in keys:
         try:
             if cache_call("incr", key, 1, default=True) is True:
                 return  # the cache is down: nothing cached can be served either
         except ValueError:
-            cache_call("set", key, _fresh_value(), None)
+            cache_call("set", key, _fresh_value(), GENERATION_SECONDS)
 
 
 def _bump(keys):

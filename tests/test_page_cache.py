@@ -20,9 +20,11 @@ def _no_local_copies():
     from forecasts.cache import local_copies
 
     local_copies.clear()
+    services.local_versions.clear()
     services.reset_cache_errors()
     yield
     local_copies.clear()
+    services.local_versions.clear()
     services.reset_cache_errors()
 
 
@@ -310,3 +312,46 @@ def test_a_cache_failure_is_logged_at_most_once_a_minute(client, question, caplo
             # Past the pause after a failure, so each request tries Redis again.
             services._cache_state["down_until"] = 0.0
     assert sum("cache unavailable" in r.getMessage() for r in caplog.records) == 1
+
+
+# --- generations remembered per process (production) ------------------------------
+
+
+def test_a_hit_costs_no_cache_round_trip_while_the_generations_are_fresh(client, question, settings):
+    from unittest import mock
+
+    settings.PAGE_CACHE_VERSION_SECONDS = 60
+    url = question.get_absolute_url()
+    client.get(url)
+    refuse = AssertionError("asked the cache")
+    with (
+        mock.patch.object(services, "cache_call", side_effect=refuse),
+        mock.patch("forecasts.cache.cache_call", side_effect=refuse),
+    ):
+        assert client.get(url)["X-Page-Cache"] == "hit"
+
+
+def test_this_processs_writes_show_at_once_with_remembered_generations(client, question, settings):
+    settings.PAGE_CACHE_VERSION_SECONDS = 60
+    url = question.get_absolute_url()
+    client.get(url)
+    make_round(question, [0.80, 0.90, 0.70, 0.80], when=timezone.now())
+    assert client.get(url)["X-Page-Cache"] == "miss"
+
+
+def test_another_processs_write_shows_once_the_remembered_generations_expire(
+    client, question, settings, monkeypatch
+):
+    import time
+
+    from django.core.cache import cache
+
+    settings.PAGE_CACHE_VERSION_SECONDS = 1
+    url = question.get_absolute_url()
+    client.get(url)
+    cache.incr(services.question_key(question.slug))
+    # Within the second, this worker still trusts what it read.
+    assert client.get(url)["X-Page-Cache"] == "hit"
+    later = time.monotonic() + 1.5
+    monkeypatch.setattr("forecasts.cache.time.monotonic", lambda: later)
+    assert client.get(url)["X-Page-Cache"] == "miss"
