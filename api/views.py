@@ -25,7 +25,13 @@ from questions.services import cache_call
 from . import serializers
 from .openapi import build_document
 
-CACHE_SECONDS = min(settings.CACHE_SECONDS, 60)
+# API answers are cached at most a minute (less when the site caches less).
+API_CACHE_MAX_SECONDS = 60
+
+
+def cache_seconds():
+    return min(settings.CACHE_SECONDS, API_CACHE_MAX_SECONDS)
+
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_OFFSET = 1_000_000
@@ -65,8 +71,8 @@ def api_view(view):
             except ApiError as error:
                 return error_response(error.status, error.message)
             if response.status_code == 200 and key:
-                cache_call("set", key, (response["Content-Type"], response.content), CACHE_SECONDS)
-        patch_cache_control(response, public=True, max_age=CACHE_SECONDS)
+                cache_call("set", key, (response["Content-Type"], response.content), cache_seconds())
+        patch_cache_control(response, public=True, max_age=cache_seconds())
         patch_vary_headers(response, ["Accept"])
         response["Access-Control-Allow-Origin"] = "*"
         return response

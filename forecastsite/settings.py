@@ -172,7 +172,10 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-CACHE_SECONDS = env_int("CACHE_SECONDS", 300)
+# Cached pages must be invalidated by whichever process writes a round. The
+# local-memory cache is per process (bin/run's schedule runs in another one),
+# so without a shared cache nothing is cached for more than the request.
+CACHE_SECONDS = env_int("CACHE_SECONDS", 300 if REDIS_URL else 0)
 # Anonymous readers' pages (forecasts.cache); 0 turns the page cache off.
 PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", CACHE_SECONDS)
 # Seconds each process reuses the cache generations it read, so a cached page

@@ -10,8 +10,15 @@ def _fast_passwords(settings):
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(settings):
-    """Each test starts with an empty cache, whatever backend CI configured."""
+    """Each test starts with an empty cache, whatever backend CI configured.
+
+    The tests run in one process, so caching is on even with the local-memory
+    cache (the site itself turns it off there: see CACHE_SECONDS).
+    """
     from django.core.cache import cache
+
+    settings.CACHE_SECONDS = 300
+    settings.PAGE_CACHE_SECONDS = 300
 
     cache.clear()
     yield

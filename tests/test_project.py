@@ -50,7 +50,7 @@ def test_nothing_configured_means_sqlite_and_in_process_tasks():
             sys.executable,
             "-c",
             "import django; django.setup(); from django.conf import settings as s; "
-            "print(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER, s.CACHES['default']['BACKEND'])",
+            "print(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER, s.CACHES['default']['BACKEND'], s.CACHE_SECONDS)",
         ],
         cwd=ROOT,
         env={"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "forecastsite.settings"},
@@ -61,6 +61,8 @@ def test_nothing_configured_means_sqlite_and_in_process_tasks():
         "django.db.backends.sqlite3",
         "True",
         "django.core.cache.backends.locmem.LocMemCache",
+        # A per-process cache could not be invalidated by the scheduler's process.
+        "0",
     ]
 
 
