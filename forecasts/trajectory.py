@@ -17,6 +17,7 @@ from typing import TypedDict
 
 from django.db import connection
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from .models import ModelRun, Snapshot
 
@@ -121,6 +122,13 @@ ORDER BY model_name, answered_at, id
 _BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def _aware(value):
+    """A datetime from a raw row: PostgreSQL gives it aware, SQLite gives UTC text."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+
+
 def _params(question, since, max_points):
     return {
         "question": question.pk,
@@ -153,25 +161,31 @@ def build_trajectory(question, range_key=DEFAULT_RANGE, max_points=MAX_POINTS) -
         range_key = DEFAULT_RANGE
     params = _params(question, _since(question, range_key), max_points)
 
-    snapshots = list(Snapshot.objects.raw(_SNAPSHOT_SQL.format(table=Snapshot._meta.db_table), params))
-    count = snapshots[0].n if snapshots else 0
+    # Plain rows, not model instances: turning thousands of rows into
+    # objects would cost more than the query.
+    with connection.cursor() as cursor:
+        cursor.execute(_SNAPSHOT_SQL.format(table=Snapshot._meta.db_table), params)
+        snapshots = cursor.fetchall()
+        cursor.execute(_RUN_SQL.format(table=ModelRun._meta.db_table), params)
+        runs = cursor.fetchall()
+    count = snapshots[0][5] if snapshots else 0
     sampled = count > max_points
     rows: list[Row] = [
         {
-            "t": epoch_ms(snap.taken_at),
-            "mean": _pct(snap.mean),
-            "min": _pct(snap.band_low if sampled else snap.minimum),
-            "max": _pct(snap.band_high if sampled else snap.maximum),
+            "t": epoch_ms(_aware(taken_at)),
+            "mean": _pct(mean),
+            "min": _pct(band_low if sampled else minimum),
+            "max": _pct(band_high if sampled else maximum),
         }
-        for snap in snapshots
+        for _id, taken_at, mean, minimum, maximum, _n, band_low, band_high in snapshots
     ]
 
     by_model: dict[str, list] = {}
-    for run in ModelRun.objects.raw(_RUN_SQL.format(table=ModelRun._meta.db_table), params):
+    for _id, name, answered_at, probability in runs:
         # The check constraint keeps probabilities in [0, 1]; this guards
         # the JSON against anything that slipped past it.
-        if math.isfinite(run.probability):
-            by_model.setdefault(run.model_name, []).append([epoch_ms(run.answered_at), _pct(run.probability)])
+        if math.isfinite(probability):
+            by_model.setdefault(name, []).append([epoch_ms(_aware(answered_at)), _pct(probability)])
     models: list[ModelSeries] = [{"name": name, "points": points} for name, points in by_model.items()]
 
     resolution = None
@@ -179,8 +193,8 @@ def build_trajectory(question, range_key=DEFAULT_RANGE, max_points=MAX_POINTS) -
         resolution = {"t": epoch_ms(question.resolved_at), "outcome": "YES" if question.outcome else "NO"}
     latest = None
     if snapshots:
-        last = snapshots[-1]
-        latest = {"t": epoch_ms(last.taken_at), "iso": last.taken_at.isoformat(), "mean": _pct(last.mean)}
+        taken_at, mean = _aware(snapshots[-1][1]), snapshots[-1][2]
+        latest = {"t": epoch_ms(taken_at), "iso": taken_at.isoformat(), "mean": _pct(mean)}
 
     return {
         "range": range_key,
