@@ -6,11 +6,13 @@ agrees. Each is a short label plus the figure behind it. Every threshold
 comes from `forecasts.thresholds`, which the methodology page also reads.
 """
 
+import functools
+import operator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Max, Min
+from django.db.models import Max, Min, Q
 
 from . import thresholds
 from .models import Snapshot
@@ -92,8 +94,13 @@ STABILITY_WINDOWS = (
 class Stability:
     window: timedelta | None
     window_label: str
-    move_points: int | None  # the largest move of the average within the window
+    move_points: int | None  # the largest move of the average over the window
     label: str | None  # None: too young to judge
+    start_percent: int | None = None  # the average when the window opened
+    end_percent: int | None = None  # the average at the end of the window
+
+
+NO_STABILITY = Stability(None, "", None, None)
 
 
 def stability_label(move_points):
@@ -105,23 +112,87 @@ def stability_label(move_points):
 
 
 def stability(question, latest):
-    """The largest move of the average over a window that fits the history's length.
+    """How far the average moved over a window that fits the history's length.
 
-    The move is the highest average minus the lowest within the window, so a
-    swing that came back still counts.
+    The move is the highest average minus the lowest over the window, counting
+    the value the average had when the window opened (the last one at or
+    before its start): a jump from 4% to 50% with a single round inside the
+    window is a 46-point move, and a swing that came back still counts.
     """
     if latest is None:
-        return Stability(None, "", None, None)
-    history = Snapshot.objects.filter(question=question)
-    first_taken_at = history.aggregate(first=Min("taken_at"))["first"] or latest.taken_at
-    age = latest.taken_at - first_taken_at
-    fitting = [(window, label) for window, label in STABILITY_WINDOWS if age >= window]
-    if not fitting:
-        return Stability(None, "", None, None)
-    window, window_label = fitting[0]
-    span = history.filter(taken_at__gte=latest.taken_at - window).aggregate(high=Max("mean"), low=Min("mean"))
-    move = points(span["high"] - span["low"])
-    return Stability(window, window_label, move, stability_label(move))
+        return NO_STABILITY
+    return stabilities([(question.pk, latest)])[(question.pk, latest.pk)]
+
+
+def stabilities(pairs):
+    """`stability` for many (question id, snapshot) pairs in at most three queries.
+
+    Each snapshot is judged on the history up to its own time, so an older
+    snapshot (a feed item) is not judged on what came after it.
+    """
+    result = {(qid, snap.pk): NO_STABILITY for qid, snap in pairs}
+    if not pairs:
+        return result
+    firsts = dict(
+        Snapshot.objects.filter(question_id__in={qid for qid, _ in pairs})
+        .values("question_id")
+        .annotate(first=Min("taken_at"))
+        .values_list("question_id", "first")
+    )
+    windows = {}
+    for qid, snap in pairs:
+        age = snap.taken_at - (firsts.get(qid) or snap.taken_at)
+        # The longest window the history covers: since the first snapshot is
+        # at or before the window's start, the window always has a value to
+        # start from.
+        fitting = [(window, label) for window, label in STABILITY_WINDOWS if age >= window]
+        if fitting:
+            windows[(qid, snap.pk)] = (snap, *fitting[0])
+    if not windows:
+        return result
+
+    # One query for the highs and lows inside each window and the time of the
+    # value each window starts from...
+    aggregates = {}
+    for index, ((qid, _), (snap, window, _)) in enumerate(windows.items()):
+        start = snap.taken_at - window
+        inside = Q(question_id=qid, taken_at__gt=start, taken_at__lte=snap.taken_at)
+        aggregates[f"high_{index}"] = Max("mean", filter=inside)
+        aggregates[f"low_{index}"] = Min("mean", filter=inside)
+        aggregates[f"base_{index}"] = Max("taken_at", filter=Q(question_id=qid, taken_at__lte=start))
+    row = Snapshot.objects.filter(question_id__in={qid for qid, _ in windows}).aggregate(**aggregates)
+
+    # ...and one for those starting values (the latest snapshot among equal times).
+    base_times = {
+        key: row[f"base_{index}"] for index, key in enumerate(windows) if row[f"base_{index}"] is not None
+    }
+    base_means = {}
+    if base_times:
+        where = functools.reduce(
+            operator.or_, (Q(question_id=qid, taken_at=at) for (qid, _), at in base_times.items())
+        )
+        for qid, at, mean in (
+            Snapshot.objects.filter(where).order_by("pk").values_list("question_id", "taken_at", "mean")
+        ):
+            base_means[(qid, at)] = mean
+
+    for index, (key, (snap, window, window_label)) in enumerate(windows.items()):
+        start_mean = base_means.get((key[0], base_times.get(key)))
+        values = [v for v in (start_mean, row[f"high_{index}"], row[f"low_{index}"]) if v is not None]
+        if start_mean is None or not values:
+            # Cannot happen while the window is chosen by the history's age;
+            # without a value to start from there is no honest move to state.
+            continue
+        move = points(max(values) - min(values))
+        result[key] = Stability(
+            window,
+            window_label,
+            move,
+            stability_label(move),
+            start_percent=points(start_mean),
+            end_percent=points(snap.mean),
+        )
+    return result
 
 
 # --- models -------------------------------------------------------------------
@@ -137,7 +208,7 @@ class Outlier:
 @dataclass(frozen=True)
 class Agreement:
     spread_points: int
-    label: str
+    label: str | None  # None: fewer than two answers, nothing to compare
     outlier: Outlier | None
     answered: int
 
@@ -173,6 +244,9 @@ def agreement(snapshot, answers):
     if snapshot is None:
         return None
     spread = points(snapshot.spread)
+    if snapshot.models_ok < 2:
+        # One answer agrees with itself: a 0pt spread would read as consensus.
+        return Agreement(spread_points=spread, label=None, outlier=None, answered=snapshot.models_ok)
     label = agreement_label(spread)
     # Naming an outlier among models that agree would be noise.
     outlier = find_outlier(answers) if label != "agree" else None

@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -250,3 +251,94 @@ def test_the_full_page_fragments_need_a_bounded_number_of_queries(
         assert _get(client, "trajectory", question).status_code == 200
     with django_assert_max_num_queries(14):
         assert _get(client, "track-record", question).status_code == 200
+
+
+def _readings(text):
+    return text[text.index('class="readings"') : text.index('class="trajectory"')]
+
+
+def test_a_single_answer_is_described_as_one_model_with_no_agreement_label(client):
+    question = QuestionFactory()
+    make_round(question, [0.42], failed=["Model B", "Model C", "Model D"], names=["Model A"])
+
+    text = _get(client, "detail", question).text
+
+    assert "the one model that answered (of 4 asked)" in text
+    assert "all 1 models" not in text and "1 of 4 models" not in text
+    models_reading = _readings(text).split("<dt>models</dt>")[1].split("</dd>")[0]
+    assert "one model answered" in models_reading
+    assert "reading-label" not in models_reading and "pt spread" not in models_reading
+
+
+def test_a_round_where_only_one_model_was_asked_is_not_all_1_models(client):
+    question = QuestionFactory()
+    make_round(question, [0.42], names=["Model A"])
+
+    text = _get(client, "detail", question).text
+
+    assert "the one model that answered in the round" in " ".join(text.split())
+    assert "all 1 models" not in text
+
+
+def test_stability_counts_a_jump_from_the_value_before_the_window(client):
+    question = QuestionFactory()
+    now = timezone.now()
+    make_round(question, [0.04, 0.04], when=now - timedelta(days=12))
+    make_round(question, [0.50, 0.50], when=now)
+
+    stability_reading = _readings(_get(client, "detail", question).text).split("<dt>stability</dt>")[1]
+
+    assert "volatile" in stability_reading
+    assert "moved 46pt over 7 days" in stability_reading
+    assert "from 4% to 50%" in stability_reading
+
+
+def test_a_building_track_record_counts_what_has_resolved_so_far(client):
+    category = CategoryFactory()
+    resolved = QuestionFactory(category=category)
+    make_round(resolved, [0.7, 0.7])
+    _resolve(resolved, True)
+    question = QuestionFactory(category=category)
+    make_round(question, [0.5, 0.6])
+
+    text = " ".join(_get(client, "track-record", question, HTTP_HX_REQUEST="true").text.split())
+
+    assert "1 resolved question so far; the record is shown from 10" in text
+    assert "needed" not in text
+
+
+def test_earlier_rounds_list_only_the_rounds_before_the_latest(client):
+    question = QuestionFactory()
+    now = timezone.now()
+    older, _ = make_round(question, [0.21, 0.22], when=now - timedelta(days=2))
+    middle, _ = make_round(question, [0.31, 0.32], when=now - timedelta(days=1))
+    latest, _ = make_round(question, [0.8, 0.9], when=now)
+
+    text = _get(client, "detail", question).text
+    listed = text[text.index("<summary>Earlier rounds</summary>") :].split("</details>")[0]
+
+    assert f"?round={older.pk}" in listed and f"?round={middle.pk}" in listed
+    assert f"?round={latest.pk}" not in listed
+
+
+def test_an_earlier_round_shown_at_the_top_is_marked_in_the_list(client):
+    question = QuestionFactory()
+    older, _ = make_round(question, [0.21, 0.22], when=timezone.now() - timedelta(days=2))
+    make_round(question, [0.8, 0.9])
+
+    text = _get(client, "detail", question, f"?round={older.pk}").text
+    listed = text[text.index("<summary>Earlier rounds</summary>") :].split("</details>")[0]
+
+    assert f'?round={older.pk}#models" aria-current="true"' in listed
+    assert "(shown above)" in listed
+
+
+def test_the_question_feed_is_announced_once(client):
+    question = QuestionFactory()
+    make_round(question, [0.5, 0.6])
+    feed_url = reverse("feeds:question", kwargs={"slug": question.slug})
+
+    head = _get(client, "detail", question).text.split("</head>")[0]
+
+    assert head.count(f'href="{feed_url}"') == 1
+    assert head.count('rel="alternate"') == len(set(re.findall(r'rel="alternate"[^>]*href="([^"]+)"', head)))

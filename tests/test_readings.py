@@ -56,8 +56,6 @@ def test_two_models_have_no_outlier():
     assert readings.find_outlier([("A", 0.1), ("B", 0.9)]) is None
 
 
-
-
 @pytest.mark.django_db
 def test_models_that_agree_name_no_outlier():
     question = QuestionFactory()
@@ -95,9 +93,9 @@ def test_the_stability_window_grows_with_the_history(history_days, window_label)
 def test_stability_is_the_largest_move_within_the_window():
     question = QuestionFactory()
     now = timezone.now()
-    # Outside the 7-day window: a big move that no longer counts.
+    # Before the 7-day window opened: a big move that no longer counts.
     make_round(question, [0.10], when=now - timedelta(days=9))
-    make_round(question, [0.50], when=now - timedelta(days=6))
+    make_round(question, [0.50], when=now - timedelta(days=8))  # the value the window starts from
     make_round(question, [0.58], when=now - timedelta(days=3))  # the swing...
     _, latest = make_round(question, [0.52], when=now)  # ...that came back
 
@@ -114,3 +112,100 @@ def test_confidence_reports_building_history_below_the_minimum():
 
     assert reading.is_building and reading.n == 0
     assert reading.label == "building category history"
+
+
+@pytest.mark.django_db
+def test_a_jump_with_one_round_inside_the_window_counts_from_the_value_before_it():
+    question = QuestionFactory()
+    now = timezone.now()
+    make_round(question, [0.04], when=now - timedelta(days=20))
+    make_round(question, [0.04], when=now - timedelta(days=12))
+    _, latest = make_round(question, [0.50], when=now)  # the only round inside the 7 days
+
+    reading = readings.stability(question, latest)
+
+    assert (reading.window_label, reading.move_points, reading.label) == ("7 days", 46, "volatile")
+    assert (reading.start_percent, reading.end_percent) == (4, 50)
+
+
+@pytest.mark.django_db
+def test_the_value_the_window_starts_from_is_the_last_one_at_or_before_its_start():
+    question = QuestionFactory()
+    now = timezone.now()
+    make_round(question, [0.90], when=now - timedelta(days=9))  # superseded before the window opened
+    make_round(question, [0.30], when=now - timedelta(days=8))  # the value when the window opens
+    make_round(question, [0.34], when=now - timedelta(days=2))
+    _, latest = make_round(question, [0.32], when=now)
+
+    reading = readings.stability(question, latest)
+
+    assert (reading.move_points, reading.label, reading.start_percent) == (4, "shifting", 30)
+
+
+@pytest.mark.django_db
+def test_a_swing_inside_the_window_counts_even_when_the_average_came_back():
+    question = QuestionFactory()
+    now = timezone.now()
+    make_round(question, [0.40], when=now - timedelta(days=10))
+    make_round(question, [0.70], when=now - timedelta(days=3))
+    _, latest = make_round(question, [0.40], when=now)
+
+    reading = readings.stability(question, latest)
+
+    assert (reading.move_points, reading.label, reading.start_percent, reading.end_percent) == (
+        30,
+        "volatile",
+        40,
+        40,
+    )
+
+
+@pytest.mark.django_db
+def test_an_older_snapshot_is_judged_on_the_history_up_to_its_own_time():
+    question = QuestionFactory()
+    now = timezone.now()
+    make_round(question, [0.50], when=now - timedelta(days=12))
+    _, older = make_round(question, [0.51], when=now - timedelta(days=4))
+    make_round(question, [0.95], when=now)  # after the older snapshot: no part of its reading
+
+    reading = readings.stability(question, older)
+
+    assert (reading.window_label, reading.move_points, reading.label) == ("7 days", 1, "stable")
+
+
+@pytest.mark.django_db
+def test_stability_for_many_snapshots_matches_one_at_a_time(django_assert_max_num_queries):
+    now = timezone.now()
+    pairs = []
+    for start, end in [(0.1, 0.6), (0.5, 0.52), (0.3, 0.3)]:
+        question = QuestionFactory()
+        make_round(question, [start], when=now - timedelta(days=40))
+        _, latest = make_round(question, [end], when=now)
+        pairs.append((question, latest))
+    young = QuestionFactory()
+    _, young_latest = make_round(young, [0.5], when=now)
+    pairs.append((young, young_latest))
+
+    with django_assert_max_num_queries(3):
+        many = readings.stabilities([(q.pk, s) for q, s in pairs])
+
+    assert [many[(q.pk, s.pk)] for q, s in pairs] == [readings.stability(q, s) for q, s in pairs]
+    assert [many[(q.pk, s.pk)].move_points for q, s in pairs] == [50, 2, 0, None]
+
+
+@pytest.mark.django_db
+def test_a_single_answer_has_no_agreement_label():
+    question = QuestionFactory()
+    _, snapshot = make_round(question, [0.42], failed=["B", "C", "D"], names=["A"])
+
+    reading = readings.agreement(snapshot, [("A", 0.42)])
+
+    assert (reading.label, reading.answered, reading.outlier) == (None, 1, None)
+
+
+@pytest.mark.django_db
+def test_two_answers_are_enough_to_judge_agreement():
+    question = QuestionFactory()
+    _, snapshot = make_round(question, [0.40, 0.80])
+
+    assert readings.agreement(snapshot, [("A", 0.40), ("B", 0.80)]).label == "split"
