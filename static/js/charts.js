@@ -5,6 +5,12 @@
   "use strict";
 
   var charts = new Map(); // canvas -> Chart
+  // The model lines a reader switched on, per question (the trajectory URL
+  // without its range): a range button swaps the whole chart block, ticks
+  // included, so the choice is kept here and put back after the swap.
+  var chosenModels = new Map(); // question trajectory path -> Set of model names
+
+  var DAY = 24 * 60 * 60 * 1000;
 
   var COLORS = {
     mean: "#1d4ed8",
@@ -43,7 +49,38 @@
     },
   };
 
+  function questionKey(block) {
+    return (block.dataset.trajectoryUrl || "").split("?")[0];
+  }
+
+  // A time unit that gives at least three ticks over the data's span. Left to
+  // itself the scale may pick months for a month of data and show a single
+  // "Dec 2026" on a phone. A span shorter than two days is widened around
+  // its points so that even one round gets a readable axis.
+  function timeAxis(rows) {
+    var times = rows.map(function (row) { return row.t; });
+    var first = Math.min.apply(null, times);
+    var last = Math.max.apply(null, times);
+    var axis = {};
+    if (last - first < 2 * DAY) {
+      var middle = (first + last) / 2;
+      axis.min = middle - DAY;
+      axis.max = middle + DAY;
+      first = axis.min;
+      last = axis.max;
+    }
+    var span = last - first;
+    if (span <= 3 * DAY) axis.unit = "hour";
+    else if (span <= 120 * DAY) axis.unit = "day";
+    else if (span <= 3 * 365 * DAY) axis.unit = "month";
+    else axis.unit = "year";
+    return axis;
+  }
+
   function draw(block, canvas, data) {
+    var key = questionKey(block);
+    var chosen = chosenModels.get(key) || new Set();
+    chosenModels.set(key, chosen);
     var datasets = [
       {
         label: "Lowest model",
@@ -81,11 +118,12 @@
         backgroundColor: color,
         borderWidth: 1.5,
         pointRadius: 0,
-        hidden: true,
+        hidden: !chosen.has(series.name),
       });
     });
     var resolution = data.resolution || {};
     var narrow = canvas.parentNode.clientWidth < 500;
+    var axis = data.rows.length ? timeAxis(data.rows) : {};
     var old = Chart.getChart(canvas);
     if (old) old.destroy();
     var chart = new Chart(canvas, {
@@ -103,9 +141,15 @@
           // Epoch milliseconds shown in the reader's own time zone.
           x: {
             type: "time",
-            time: { tooltipFormat: "d MMM yyyy, HH:mm" },
+            min: axis.min,
+            max: axis.max,
+            time: {
+              unit: axis.unit,
+              tooltipFormat: "d MMM yyyy, HH:mm",
+              displayFormats: { hour: "d MMM HH:mm", day: "d MMM", month: "MMM yyyy", year: "yyyy" },
+            },
             // Fewer labels on a phone so that dates never overlap.
-            ticks: { maxRotation: 0, autoSkip: true, autoSkipPadding: 16, maxTicksLimit: narrow ? 3 : 6 },
+            ticks: { maxRotation: 0, autoSkip: true, autoSkipPadding: 16, maxTicksLimit: narrow ? 4 : 7 },
           },
           y: { min: 0, max: 100, ticks: { stepSize: 25, callback: function (v) { return v + "%"; } } },
         },
@@ -131,7 +175,10 @@
     block.classList.add("is-drawn");
 
     block.querySelectorAll("input[data-model]").forEach(function (box) {
+      box.checked = chosen.has(box.dataset.model);
       box.addEventListener("change", function () {
+        if (box.checked) chosen.add(box.dataset.model);
+        else chosen.delete(box.dataset.model);
         chart.data.datasets.forEach(function (ds, index) {
           if (ds.modelName === box.dataset.model) chart.setDatasetVisibility(index, box.checked);
         });

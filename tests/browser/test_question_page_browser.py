@@ -145,3 +145,60 @@ def test_the_home_page_filters_without_reloading(browser_page, question):
     assert page.locator(".question-item").count() == 1
     assert "3-model average" in page.locator(".question-item").inner_text()
     assert page.console.errors == []
+
+
+MODEL_VISIBLE = """name => {
+    const chart = Chart.getChart(document.querySelector('.chart-block canvas'));
+    return chart.isDatasetVisible(chart.data.datasets.findIndex(ds => ds.label === name));
+}"""
+X_TICKS = (
+    "() => Chart.getChart(document.querySelector('.chart-block canvas')).scales.x.ticks.map(t => t.label)"
+)
+
+
+def _switch_range(page, key, label):
+    page.get_by_role("link", name=label, exact=True).click()
+    page.wait_for_selector(f'.range-button[data-range="{key}"][aria-current="true"]')
+    page.wait_for_selector(".chart-block.is-drawn")
+
+
+def test_chosen_model_lines_stay_on_across_range_changes(browser_page, question):
+    page = browser_page
+    _open(page, question)
+    page.get_by_label("Claude Haiku").check()
+
+    _switch_range(page, "1m", "1M")
+
+    assert page.get_by_label("Claude Haiku").is_checked()
+    assert page.evaluate(MODEL_VISIBLE, "Claude Haiku") is True
+    assert page.evaluate(MODEL_VISIBLE, "GPT-4o mini") is False
+    page.get_by_label("Claude Haiku").uncheck()
+    _switch_range(page, "all", "All")
+    assert not page.get_by_label("Claude Haiku").is_checked()
+    assert page.evaluate(MODEL_VISIBLE, "Claude Haiku") is False
+    assert page.console.errors == []
+
+
+@pytest.mark.parametrize(("key", "label"), [("1m", "1M"), ("3m", "3M"), ("all", "All")])
+def test_the_time_axis_has_at_least_three_dates_on_a_phone(chromium, live_server, question, key, label):
+    context = chromium.new_context(viewport={"width": 375, "height": 812}, base_url=live_server.url)
+    page = context.new_page()
+    try:
+        _open(page, question)
+        _switch_range(page, key, label)
+        ticks = page.evaluate(X_TICKS)
+        assert len(ticks) >= 3, ticks
+        assert len(set(ticks)) == len(ticks), ticks
+    finally:
+        context.close()
+
+
+def test_a_single_round_still_gets_a_readable_time_axis(browser_page):
+    single = QuestionFactory()
+    make_round(single, [0.3, 0.4])
+
+    _open(browser_page, single)
+
+    ticks = browser_page.evaluate(X_TICKS)
+    assert len(ticks) >= 3, ticks
+    assert browser_page.console.errors == []
