@@ -8,15 +8,13 @@ the row behind the event, never from the request, so it stays the same
 across fetches, hosts and rebuilds.
 """
 
-import functools
 import math
-import operator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.syndication.views import Feed
-from django.db.models import F, Max, Min, OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Subquery
 from django.db.models.functions import Abs
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404
@@ -161,7 +159,7 @@ def collect_events(scope):
 
 
 def attach_readings(events):
-    """Each event's model runs and readings, in three queries however many events there are.
+    """Each event's model runs and readings, in a few queries however many events there are.
 
     The same figures readings.stability and readings.confidence give one
     question at a time (a feed of 30 items used to cost about 100 queries).
@@ -172,7 +170,9 @@ def attach_readings(events):
         runs = ModelRun.objects.filter(round_id__in={s.round_id for s in snapshots}).order_by("model_name")
         for run in runs:
             runs_by_round.setdefault(run.round_id, []).append(run)
-    stabilities = _stabilities([(e.question.pk, e.snapshot) for e in events if e.snapshot is not None])
+    stabilities = readings.stabilities(
+        [(e.question.pk, e.snapshot) for e in events if e.snapshot is not None]
+    )
     confidences = _confidences({e.question.category_id for e in events if e.snapshot is not None})
     for event in events:
         if event.snapshot is None:
@@ -180,49 +180,6 @@ def attach_readings(events):
         event.runs = runs_by_round.get(event.snapshot.round_id, [])
         event.stability = stabilities[(event.question.pk, event.snapshot.pk)]
         event.confidence = confidences[event.question.category_id]
-
-
-def _stabilities(pairs):
-    """readings.stability for many (question id, snapshot) pairs: two queries."""
-    if not pairs:
-        return {}
-    question_ids = {qid for qid, _ in pairs}
-    firsts = dict(
-        Snapshot.objects.filter(question_id__in=question_ids)
-        .values("question_id")
-        .annotate(first=Min("taken_at"))
-        .values_list("question_id", "first")
-    )
-    windows = {}
-    for qid, snap in pairs:
-        age = snap.taken_at - (firsts.get(qid) or snap.taken_at)
-        fitting = [(window, label) for window, label in readings.STABILITY_WINDOWS if age >= window]
-        if fitting:
-            windows[(qid, snap.pk)] = (snap.taken_at - fitting[0][0], *fitting[0])
-    spans = {}
-    if windows:
-        conditions = {
-            key: Q(question_id=key[0], taken_at__gte=start) for key, (start, _, _) in windows.items()
-        }
-        aggregates = {}
-        for index, condition in enumerate(conditions.values()):
-            aggregates[f"high_{index}"] = Max("mean", filter=condition)
-            aggregates[f"low_{index}"] = Min("mean", filter=condition)
-        where = functools.reduce(operator.or_, conditions.values())
-        row = Snapshot.objects.filter(where).aggregate(**aggregates)
-        for index, key in enumerate(conditions):
-            spans[key] = (row[f"high_{index}"], row[f"low_{index}"])
-    result = {}
-    for qid, snap in pairs:
-        key = (qid, snap.pk)
-        if key not in windows:
-            result[key] = readings.Stability(None, "", None, None)
-            continue
-        _, window, label = windows[key]
-        high, low = spans[key]
-        move = readings.points(high - low)
-        result[key] = readings.Stability(window, label, move, readings.stability_label(move))
-    return result
 
 
 def _confidences(category_ids):
