@@ -1,4 +1,3 @@
-import os
 import re
 from datetime import timedelta
 
@@ -141,13 +140,16 @@ def test_models_page_compares_each_model_with_the_panel_and_fifty_percent(client
     assert figure(html, "brier", 'id="panel-record"') == "0.090"  # mean 0.7 on YES
     table = html[html.index('id="model-table"') :]
     alpha = re.search(
-        r">Alpha</a></th>\s*<td>1</td>\s*<td>\s*0.010\s*</td>\s*<td>\s*0.090\s*</td>\s*<td>0.250</td>", table
+        r">Alpha</a></th>\s*<td[^>]*>1</td>\s*<td[^>]*>\s*0.010\s*</td>\s*<td[^>]*>\s*0.090\s*</td>\s*<td[^>]*>0.250</td>",
+        table,
     )
     assert alpha
-    beta = re.search(r">Beta</a></th>\s*<td>1</td>\s*<td>\s*0.250\s*</td>", table)
+    beta = re.search(r">Beta</a></th>\s*<td[^>]*>1</td>\s*<td[^>]*>\s*0.250\s*</td>", table)
     assert beta
     gamma = re.search(
-        r">Gamma</a></th>\s*<td>0</td>\s*<td>\s*n/a\s*</td>.*?<td>0.0%</td>\s*<td>100.0%</td>", table, re.S
+        r">Gamma</a></th>\s*<td[^>]*>0</td>\s*<td[^>]*>\s*n/a\s*</td>.*?<td[^>]*>0.0%</td>\s*<td[^>]*>100.0%</td>",
+        table,
+        re.S,
     )
     assert gamma
 
@@ -181,8 +183,8 @@ def test_models_page_lists_categories_with_their_reading(client):
     html = client.get(reverse("forecasts:models")).content.decode()
 
     table = html[html.index('id="category-table"') :]
-    assert re.search(r">Small</a></th>\s*<td>1</td>.*?building category history", table, re.S)
-    assert re.search(r">Empty</a></th>\s*<td>0</td>.*?no resolved questions yet", table, re.S)
+    assert re.search(r">Small</a></th>\s*<td[^>]*>1</td>.*?building category history", table, re.S)
+    assert re.search(r">Empty</a></th>\s*<td[^>]*>0</td>.*?no resolved questions yet", table, re.S)
 
 
 def test_methodology_page_reads_its_thresholds_from_the_code(client, monkeypatch):
@@ -198,58 +200,3 @@ def test_methodology_page_reads_its_thresholds_from_the_code(client, monkeypatch
     assert f'data-threshold="STABLE_MAX_POINTS">{thresholds.STABLE_MAX_POINTS}<' in html
     assert f'data-threshold="AGREE_MAX_POINTS">{thresholds.AGREE_MAX_POINTS}<' in html
     assert "Brier score" in html and "Log loss" in html
-
-
-@pytest.mark.browser
-@pytest.mark.django_db(transaction=True)
-def test_calibration_chart_draws_without_console_errors(live_server, monkeypatch):
-    import shutil
-
-    playwright = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.skip("chromium is not installed")
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    category = CategoryFactory(slug="tech")
-    for p, outcome in ((0.15, False), (0.75, True), (0.75, False), (0.95, True)):
-        make_round(resolved(category, outcome), [p])
-
-    errors = []
-    with playwright.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=chromium,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-dev-shm-usage",
-            ],
-        )
-        try:
-            page = browser.new_page()
-            # The browser's own favicon request is not the page's doing.
-            page.on(
-                "console",
-                lambda m: (
-                    errors.append(m.text)
-                    if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico")
-                    else None
-                ),
-            )
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{live_server.url}/categories/tech/")
-            page.wait_for_selector(".calibration-chart.is-drawn canvas")
-            box = page.locator(".calibration-chart canvas").bounding_box()
-            assert box["width"] > 100 and box["height"] > 100
-            assert page.locator(".calibration-table").is_visible()
-            if os.environ.get("FS_SHOTS"):
-                page.screenshot(path=os.environ["FS_SHOTS"] + "/cat.png", full_page=True)
-            page.goto(f"{live_server.url}/models/")
-            page.wait_for_selector(".calibration-chart.is-drawn canvas")
-            if os.environ.get("FS_SHOTS"):
-                page.set_viewport_size({"width": 375, "height": 800})
-                page.screenshot(path=os.environ["FS_SHOTS"] + "/models.png", full_page=True)
-        finally:
-            browser.close()
-    assert errors == []

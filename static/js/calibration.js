@@ -4,6 +4,21 @@
 (function () {
   "use strict";
 
+  function axis(title) {
+    return {
+      min: -5,
+      max: 105,
+      afterBuildTicks: function (scale) {
+        var ticks = [];
+        for (var v = 0; v <= 100; v += 10) ticks.push({ value: v });
+        scale.ticks = ticks;
+      },
+      // Upright labels, some skipped on a narrow screen, rather than a slanted crowd.
+      ticks: { maxRotation: 0, autoSkipPadding: 8 },
+      title: { display: true, text: title },
+    };
+  }
+
   function draw(figure) {
     if (typeof window.Chart === "undefined" || figure.dataset.drawn) return;
     var source = document.getElementById(figure.dataset.calibrationChart);
@@ -22,6 +37,8 @@
             pointRadius: points.map(function (p) { return Math.min(4 + Math.sqrt(p.n) * 2, 16); }),
             backgroundColor: "rgba(37, 99, 235, 0.6)",
             borderColor: "rgb(37, 99, 235)",
+            // The biggest dots may still reach past the padded axes: draw them whole.
+            clip: false,
           },
           {
             label: "Perfect calibration",
@@ -36,9 +53,11 @@
       options: {
         animation: false,
         maintainAspectRatio: false,
+        // Five points of room beyond 0 and 100 so that dots at the edges (an
+        // observed 0% is common) show whole; the ticks stay at 0, 10, ... 100.
         scales: {
-          x: { min: 0, max: 100, title: { display: true, text: "Mean forecast (%)" } },
-          y: { min: 0, max: 100, title: { display: true, text: "Observed frequency (%)" } },
+          x: axis("Mean forecast (%)"),
+          y: axis("Observed frequency (%)"),
         },
         plugins: {
           tooltip: {

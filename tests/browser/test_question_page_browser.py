@@ -202,3 +202,18 @@ def test_a_single_round_still_gets_a_readable_time_axis(browser_page):
     ticks = browser_page.evaluate(X_TICKS)
     assert len(ticks) >= 3, ticks
     assert browser_page.console.errors == []
+
+
+def test_on_a_phone_the_data_table_fits_the_screen(chromium, live_server, question):
+    context = chromium.new_context(viewport={"width": 375, "height": 812}, base_url=live_server.url)
+    page = context.new_page()
+    try:
+        _open(page, question)
+        page.locator(".chart-table summary").click()
+        box = page.locator(".chart-table .table-scroll")
+
+        assert box.evaluate("el => el.scrollWidth <= el.clientWidth")
+        # 151 rounds: this one scrolls down inside its box, under sticky headings.
+        assert box.evaluate("el => el.scrollHeight > el.clientHeight")
+    finally:
+        context.close()
