@@ -128,11 +128,12 @@ def _record(rnd, seat_row, answer):
     return run
 
 
-def ask_panel(rnd, panel_models, now=None, client_factory=None):
+def ask_panel(rnd, panel_models, now=None, client_factory=None, seconds=None):
     """Ask the given panel models concurrently and record each answer as it arrives."""
     now = now or timezone.now()
     messages = build_messages(rnd.question, now)
-    deadline = time.monotonic() + settings.FORECAST_ROUND_DEADLINE
+    seconds = settings.FORECAST_ROUND_DEADLINE if seconds is None else seconds
+    deadline = time.monotonic() + seconds
     seats = {pm.pk: Seat.from_panel_model(pm) for pm in panel_models}
     by_pk = {pm.pk: pm for pm in panel_models}
     pool = ThreadPoolExecutor(max_workers=max(len(seats), 1), thread_name_prefix="panel")
@@ -141,7 +142,7 @@ def ask_panel(rnd, panel_models, now=None, client_factory=None):
     try:
         # Slightly past the deadline: ask() itself stops at it, this only
         # catches a call stuck where no timeout reaches.
-        for future in as_completed(futures, timeout=settings.FORECAST_ROUND_DEADLINE + 5):
+        for future in as_completed(futures, timeout=seconds + 5):
             pending.discard(future)
             _record(rnd, by_pk[futures[future]], future.result())
     except (FuturesTimeout, SoftTimeLimitExceeded):
@@ -157,13 +158,13 @@ def ask_panel(rnd, panel_models, now=None, client_factory=None):
                 status=ModelRun.Status.TIMEOUT,
                 error_message="no answer before the round's deadline",
                 attempts=1,
-                latency_ms=int(settings.FORECAST_ROUND_DEADLINE * 1000),
+                latency_ms=int(seconds * 1000),
             ),
         )
         logger.warning("round %s: %s timed out at the round deadline", rnd.pk, seat.name)
 
 
-def run_round(round_id, client_factory=None):
+def run_round(round_id, client_factory=None, seconds=None):
     """Claim a round, ask the models that have not answered in it, write the snapshot.
 
     Returns the Snapshot, or None when the round was someone else's, the
@@ -180,7 +181,7 @@ def run_round(round_id, client_factory=None):
     answered = set(rnd.model_runs.values_list("model_name", flat=True))
     todo = [pm for pm in PanelModel.objects.active() if pm.name not in answered]
     if todo:
-        ask_panel(rnd, todo, client_factory=client_factory)
+        ask_panel(rnd, todo, client_factory=client_factory, seconds=seconds)
     return close_round(rnd)
 
 

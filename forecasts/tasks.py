@@ -17,9 +17,24 @@ logger = logging.getLogger(__name__)
 DISPATCH_LOCK = "forecasts:dispatch-lock"
 
 
+def round_seconds(task):
+    """How long a round may wait for its models: inside the task's soft time limit.
+
+    The soft limit's signal is the last resort; a round that keeps its own
+    deadline below it ends cleanly, recording stragglers as timeouts.
+    """
+    seconds = settings.FORECAST_ROUND_DEADLINE
+    if task.request.is_eager:
+        return seconds
+    soft = (task.request.timelimit or (None, None))[1] or settings.CELERY_TASK_SOFT_TIME_LIMIT
+    if soft:
+        seconds = min(seconds, max(soft - 2, soft * 0.5))
+    return seconds
+
+
 @shared_task(name="forecasts.tasks.run_round", bind=True, max_retries=2)
 def run_round(self, round_id):
-    snapshot = services.run_round(round_id)
+    snapshot = services.run_round(round_id, seconds=round_seconds(self))
     if snapshot is None and not self.request.is_eager and services.round_is_running(round_id):
         # Someone else holds the claim. If that worker died mid-round, late
         # acknowledgement has redelivered the task at once, while the dead
@@ -50,8 +65,8 @@ def dispatch_due_rounds(limit=500):
         cache.delete(DISPATCH_LOCK)
 
 
-@shared_task(name="forecasts.tasks.run_question_now")
-def run_question_now(question_id):
+@shared_task(name="forecasts.tasks.run_question_now", bind=True)
+def run_question_now(self, question_id):
     """An editor's "run a forecast now": a manual round outside the cadence."""
     from questions.models import Question
 
@@ -59,5 +74,5 @@ def run_question_now(question_id):
     if question is None:
         return None
     rnd = services.create_manual_round(question)
-    snapshot = services.run_round(rnd.pk)
+    snapshot = services.run_round(rnd.pk, seconds=round_seconds(self))
     return snapshot.pk if snapshot else None

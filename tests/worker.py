@@ -1,6 +1,8 @@
 """A real Celery worker in a subprocess, taking tasks from Redis, for the slow worker tests."""
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -90,6 +92,8 @@ class Worker:
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            # Its own process group, so teardown can end the pool with it.
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -105,6 +109,14 @@ class Worker:
 
         # send_task always goes to the broker, even in a process whose own
         # tasks run in-process.
+        # The sender's configured time limits travel in the message and win
+        # over the worker's own; send the limits this worker was started with.
+        for option, variable in (
+            ("soft_time_limit", "CELERY_TASK_SOFT_TIME_LIMIT"),
+            ("time_limit", "CELERY_TASK_TIME_LIMIT"),
+        ):
+            if variable in self.env:
+                options.setdefault(option, int(self.env[variable]))
         with warnings.catch_warnings(), app.connection_for_write(self.broker) as conn:
             warnings.simplefilter("ignore")
             app.send_task(task_name, args=args, queue=self.queue, connection=conn, **options)
@@ -113,13 +125,12 @@ class Worker:
         return self.log_path.read_text()
 
     def stop(self):
+        # A test worker's shutdown need not be graceful: its queue is its own,
+        # and a warm shutdown waits seconds for the pool (longer on a hung call).
         if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
         self._log.close()
 
 
