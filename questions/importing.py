@@ -635,8 +635,8 @@ def import_forecasts(path, include_all=False, label=DEFAULT_LABEL, progress=_no_
     and the round is closed into its Snapshot. By default only panel rows
     (`in_panel` true or absent) are imported. With include_all, rows outside
     the panel are imported too, one round per prompt variant, a few seconds
-    *before* the panel's round: each round's average stays an average of
-    one coherent set of runs, and the panel's round remains the latest point.
+    *before* the panel's round, with no Snapshot: they count in the models'
+    records but are never shown as the panel's forecast.
     Idempotent on (round, model name): a second import changes nothing.
     A forecast dated more than a day after now, or more than a day before
     its question was published, is a line error.
@@ -728,8 +728,17 @@ def import_forecasts(path, include_all=False, label=DEFAULT_LABEL, progress=_no_
         )
         result.created, result.updated = len(to_create), len(to_update)
 
+        # Runs outside the panel are kept for the models' records, but never
+        # become a point on the question's trajectory or its headline.
+        outside = [rnd.pk for key, rnd in rounds.items() if key[2]]
+        Snapshot.objects.filter(round__in=outside).delete()
+        Round.objects.filter(pk__in=outside).update(status=Round.Status.DONE, finished_at=now)
         # A changed round gets its aggregate again; close_round never rewrites one.
-        closing = [rnd for key, rnd in rounds.items() if key in to_close or rnd.pk not in with_snapshot]
+        closing = [
+            rnd
+            for key, rnd in rounds.items()
+            if not key[2] and (key in to_close or rnd.pk not in with_snapshot)
+        ]
         Snapshot.objects.filter(round__in=[rnd.pk for rnd in closing]).delete()
         for rnd in progress(closing, desc="snapshots", unit=" rounds"):
             if close_round(rnd, is_imported=True):

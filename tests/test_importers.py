@@ -121,11 +121,13 @@ def test_all_rows_go_into_one_round_per_prompt_variant_before_the_panels(shared_
     run("import_questions", shared_data_dir / "questions.jsonl")
     run("import_forecasts", shared_data_dir / "model_forecasts.jsonl", "--all")
     assert ModelRun.objects.count() == 3615
-    # Panel, basic prompt, and the chain-of-thought runs outside the panel.
-    assert Snapshot.objects.count() == 241 * 3
+    # Only the panel's rounds become points on the trajectory.
+    assert Snapshot.objects.count() == 241
+    assert Round.objects.count() == 241 * 3
     question = Question.objects.get(source_id=ModelRun.objects.first().question.source_id)
     latest = Snapshot.objects.filter(question=question).latest()
     assert latest.models_ok == 4
+    assert latest.round.label == "imported forecasts"
     assert latest.taken_at == datetime(2024, 10, 1, tzinfo=UTC)
     names = set(ModelRun.objects.filter(question=question).values_list("model_name", flat=True))
     assert "gpt-4o-mini-2024-07-18 (basic)" in names
@@ -342,7 +344,7 @@ def test_a_changed_probability_updates_the_run_and_its_snapshot(tmp_path):
 
 
 @pytest.mark.usefixtures("two_questions")
-def test_all_puts_each_prompt_variant_in_its_own_round(tmp_path):
+def test_all_puts_each_prompt_variant_in_its_own_round_off_the_trajectory(tmp_path):
     rows = [
         forecast_row(1, "model-a", 0.2),
         forecast_row(1, "model-a", 0.9, in_panel=False, prompt_variant="basic"),
@@ -350,11 +352,11 @@ def test_all_puts_each_prompt_variant_in_its_own_round(tmp_path):
     ]
     run("import_forecasts", write_lines(tmp_path / "f.jsonl", rows), "--all")
     q1 = Question.objects.get(source_id="q-1")
-    snapshots = list(Snapshot.objects.for_question(q1))
-    assert [s.models_ok for s in snapshots] == [2, 1]
-    assert snapshots[-1].mean == 0.2  # the panel's round stays the latest point
-    assert snapshots[0].round.label == "imported forecasts, basic prompt (outside the panel)"
-    assert set(snapshots[0].round.model_runs.values_list("model_name", flat=True)) == {
+    # Only the panel's round is a point on the trajectory.
+    assert [s.mean for s in Snapshot.objects.for_question(q1)] == [0.2]
+    outside = Round.objects.get(question=q1, label="imported forecasts, basic prompt (outside the panel)")
+    assert outside.status == Round.Status.DONE
+    assert set(outside.model_runs.values_list("model_name", flat=True)) == {
         "model-a (basic)",
         "model-c (basic)",
     }
