@@ -9,7 +9,8 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import router, transaction
 from django.db.models import Count, F, Max
 from django.template.defaultfilters import truncatechars
 from django.urls import reverse
@@ -77,6 +78,29 @@ class FailingFilter(admin.SimpleListFilter):
         return queryset
 
 
+# What each of Question's constraints means to an editor, and which field to fix.
+CONSTRAINT_MESSAGES = {
+    "question_outcome_iff_resolved": (
+        "outcome",
+        "Only a resolved question has an outcome: set Status to Resolved with YES or NO, "
+        "or set Outcome back to Unknown.",
+    ),
+    "question_published_has_date": (
+        "published_at",
+        "A question that is not a draft needs a publication time.",
+    ),
+    "question_resolution_stamp_only_when_decided": (
+        "status",
+        "Only a resolved or annulled question has a resolution time and editor.",
+    ),
+    "question_closes_after_published": (
+        "closes_at",
+        "The closing time must come after the publication time.",
+    ),
+    "question_cadence_positive": ("cadence_hours", "The cadence is at least one hour."),
+}
+
+
 class QuestionAdminForm(forms.ModelForm):
     class Meta:
         model = Question
@@ -101,8 +125,25 @@ class QuestionAdminForm(forms.ModelForm):
         try:
             services.apply_status_change(probe, previous_status, previous_outcome)
         except services.TransitionError as error:
-            self.add_error("status", str(error))
+            field = "outcome" if status == Question.Status.RESOLVED and outcome is None else "status"
+            self.add_error(field, str(error))
+            return cleaned
+        # The lifecycle clears the outcome of a question leaving Resolved and dates
+        # a publication; the form saves what it decided, so the constraints hold.
+        cleaned["outcome"] = probe.outcome
+        cleaned["published_at"] = probe.published_at
         return cleaned
+
+    def validate_constraints(self):
+        """The database's invariants, in words an editor can act on instead of a constraint's name."""
+        exclude = self._get_validation_exclusions()
+        using = router.db_for_write(Question, instance=self.instance)
+        for constraint in Question._meta.constraints:
+            try:
+                constraint.validate(Question, self.instance, exclude=exclude, using=using)
+            except ValidationError as error:
+                field, message = CONSTRAINT_MESSAGES.get(constraint.name, (None, None))
+                self.add_error(field if field in self.fields else None, message or error)
 
 
 def _table(headers, rows):
@@ -140,7 +181,7 @@ class QuestionAdmin(admin.ModelAdmin):
             {
                 "fields": ["outcome", "resolution_note", "resolution_source", "resolved_at", "resolved_by"],
                 "description": "Set the status to Resolved and pick the outcome; un-resolve by setting it "
-                "back to Closed. The time and editor are recorded.",
+                "back to Closed, which clears the outcome. The time and editor are recorded.",
             },
         ),
         ("Latest rounds", {"fields": ["latest_snapshots", "latest_model_runs"]}),

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from forecasts.models import ModelRun, PanelModel
+from questions import services
 from questions.models import Question
 from tests.factories import CategoryFactory, QuestionFactory, make_round
 
@@ -144,6 +145,66 @@ def test_form_refuses_a_resolution_without_an_outcome(editor_client):
     assert "Pick the outcome" in str(response.context["adminform"].form.errors)
     question.refresh_from_db()
     assert question.status == "open"
+
+
+def _change_form_data(client, question, **changes):
+    form = (
+        client.get(reverse("admin:questions_question_change", args=[question.pk])).context["adminform"].form
+    )
+    data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
+    data.update(category=question.category_id, **changes)
+    for name in ("published_at", "resolves_at", "closes_at"):
+        moment = getattr(question, name)
+        data.pop(name, None)
+        if moment is not None:
+            data[f"{name}_0"], data[f"{name}_1"] = moment.strftime("%Y-%m-%d %H:%M:%S").split()
+    return data
+
+
+def test_form_unresolves_by_setting_the_status_back_to_closed(editor_client):
+    question = QuestionFactory()
+    services.resolve(question, True, user=editor_client.user)
+    url = reverse("admin:questions_question_change", args=[question.pk])
+    # What the fieldset's help text tells editors to do: only the status changes, the outcome still says YES.
+    data = _change_form_data(editor_client, question, status="closed")
+    assert data["outcome"] is True
+
+    response = editor_client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    question.refresh_from_db()
+    assert (question.status, question.outcome) == ("closed", None)
+    assert (question.resolved_at, question.resolved_by) == (None, None)
+
+
+def test_form_refuses_resolved_with_unknown_outcome_in_words_not_a_constraint_name(editor_client):
+    question = QuestionFactory()
+    services.resolve(question, False)
+    url = reverse("admin:questions_question_change", args=[question.pk])
+
+    response = editor_client.post(url, _change_form_data(editor_client, question, outcome="unknown"))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "Pick the outcome" in str(errors["outcome"])
+    assert "question_outcome_iff_resolved" not in response.content.decode()
+    question.refresh_from_db()
+    assert (question.status, question.outcome) == ("resolved", False)
+
+
+def test_constraint_errors_reach_the_form_in_words(editor_client):
+    question = QuestionFactory()
+    url = reverse("admin:questions_question_change", args=[question.pk])
+    data = _change_form_data(editor_client, question)
+    data["closes_at_0"], data["closes_at_1"] = (
+        (question.published_at - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S").split()
+    )
+
+    response = editor_client.post(url, data)
+
+    assert response.status_code == 200
+    assert "closing time must come after" in str(response.context["adminform"].form.errors["closes_at"])
+    assert "question_closes_after_published" not in response.content.decode()
 
 
 def test_delete_confirmation_shows_counts_not_every_row(admin_client):
