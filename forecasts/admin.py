@@ -50,6 +50,33 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def round_label_filter(path):
+    """Filter by Round.label; the choices come from the rounds table alone, never a scan of the joined rows."""
+
+    class RoundLabelFilter(admin.SimpleListFilter):
+        title = "round label"
+        parameter_name = path
+
+        def lookups(self, request, model_admin):
+            labels = (
+                Round.objects.exclude(label="").order_by("label").values_list("label", flat=True).distinct()
+            )
+            return [(label, label) for label in labels]
+
+        def queryset(self, request, queryset):
+            if self.value():
+                return queryset.filter(**{path: self.value()})
+            return queryset
+
+    return RoundLabelFilter
+
+
+@admin.display(description="round label", ordering="round__label")
+def _round_label(obj):
+    # "sample history", "imported forecasts": how editors tell seeded or imported rounds from live ones.
+    return obj.round.label if obj.round_id and obj.round.label else "–"
+
+
 def _question_link(question):
     return format_html(
         '<a href="{}">{}</a>', reverse("admin:questions_question_change", args=[question.pk]), question
@@ -58,10 +85,10 @@ def _question_link(question):
 
 @admin.register(Round)
 class RoundAdmin(ReadOnlyAdmin):
-    list_display = ["slot_at", "question_link", "kind", "status", "claims", "finished_at"]
-    list_filter = ["status", "kind"]
+    list_display = ["slot_at", "question_link", "kind", "label", "status", "claims", "finished_at"]
+    list_filter = ["status", "kind", round_label_filter("label")]
     list_select_related = ["question"]
-    search_fields = ["question__title"]
+    search_fields = ["question__title", "label"]
     raw_id_fields = ["question"]
 
     @admin.display(description="question")
@@ -71,15 +98,19 @@ class RoundAdmin(ReadOnlyAdmin):
 
 @admin.register(Snapshot)
 class SnapshotAdmin(ReadOnlyAdmin):
-    list_display = ["taken_at", "question_link", "mean", "median", "minimum", "maximum", "spread", "answered"]
-    list_filter = ["is_imported"]
-    list_select_related = ["question"]
-    search_fields = ["question__title"]
+    list_display = [
+        "taken_at", "question_link", "round_label", "mean", "median", "minimum", "maximum", "spread", "answered",
+    ]  # fmt: skip
+    list_filter = ["is_imported", round_label_filter("round__label")]
+    list_select_related = ["question", "round"]
+    search_fields = ["question__title", "round__label"]
     raw_id_fields = ["question", "round"]
 
     @admin.display(description="question")
     def question_link(self, obj):
         return _question_link(obj.question)
+
+    round_label = staticmethod(_round_label)
 
     @admin.display(description="answered")
     def answered(self, obj):
@@ -96,10 +127,11 @@ class ModelRunAdmin(ReadOnlyAdmin):
         "probability",
         "cost_usd",
         "error",
+        "round_label",
     ]
-    list_filter = ["status", "model_name", "is_imported"]
-    list_select_related = ["question"]
-    search_fields = ["question__title", "error_message"]
+    list_filter = ["status", "model_name", "is_imported", round_label_filter("round__label")]
+    list_select_related = ["question", "round"]
+    search_fields = ["question__title", "error_message", "round__label"]
     raw_id_fields = ["question", "round", "panel_model"]
     fieldsets = [
         (None, {"fields": ["question", "round", "panel_model", "model_name", "answered_at", "is_imported"]}),
@@ -111,6 +143,8 @@ class ModelRunAdmin(ReadOnlyAdmin):
     @admin.display(description="question")
     def question_link(self, obj):
         return _question_link(obj.question)
+
+    round_label = staticmethod(_round_label)
 
     @admin.display(description="error")
     def error(self, obj):

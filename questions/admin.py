@@ -223,12 +223,13 @@ class QuestionAdmin(admin.ModelAdmin):
     def latest_snapshots(self, obj):
         if not obj.pk:
             return "–"
-        rows = obj.snapshots.order_by("-taken_at")[:INLINE_SNAPSHOTS]
+        rows = obj.snapshots.select_related("round").order_by("-taken_at")[:INLINE_SNAPSHOTS]
         return _table(
-            ["taken", "average", "median", "min–max", "spread", "answered"],
+            ["taken", "round label", "average", "median", "min–max", "spread", "answered"],
             [
                 (
                     s.taken_at,
+                    s.round.label or "–",
                     f"{points(s.mean)}%",
                     f"{points(s.median)}%",
                     f"{points(s.minimum)}–{points(s.maximum)}%",
@@ -243,9 +244,11 @@ class QuestionAdmin(admin.ModelAdmin):
     def latest_model_runs(self, obj):
         if not obj.pk:
             return "–"
-        runs = obj.model_runs.order_by("-answered_at", "model_name")[:INLINE_MODEL_RUNS]
+        runs = obj.model_runs.select_related("round").order_by("-answered_at", "model_name")[
+            :INLINE_MODEL_RUNS
+        ]
         return _table(
-            ["answered", "model", "status", "probability", "error", "raw output"],
+            ["answered", "round label", "model", "status", "probability", "error", "raw output"],
             [
                 (
                     format_html(
@@ -253,6 +256,7 @@ class QuestionAdmin(admin.ModelAdmin):
                         reverse("admin:forecasts_modelrun_change", args=[run.pk]),
                         run.answered_at,
                     ),
+                    run.round.label or "–",
                     run.model_name,
                     run.get_status_display(),
                     "–" if run.probability is None else f"{points(run.probability)}%",

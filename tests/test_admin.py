@@ -274,3 +274,42 @@ def test_panel_admin_shows_the_key_variable_name_never_its_value(editor_client, 
     assert "PANEL_TEST_API_KEY" in change and "(set)" not in change
     assert "50% of 2" in change and "HTTP 500" in change
     assert "$0.6250" in change and "$0.6250" in listing
+
+
+@pytest.mark.parametrize(
+    ("changelist", "parameter"),
+    [
+        ("/admin/forecasts/round/", "label"),
+        ("/admin/forecasts/snapshot/", "round__label"),
+        ("/admin/forecasts/modelrun/", "round__label"),
+    ],
+)
+def test_history_lists_show_and_filter_by_the_round_label(editor_client, changelist, parameter):
+    question = QuestionFactory()
+    seeded, _ = make_round(question, [0.3, 0.4], when=timezone.now() - timedelta(days=2))
+    seeded.label = "sample history"
+    seeded.save(update_fields=["label"])
+    live, _ = make_round(question, [0.6, 0.7])
+
+    everything = editor_client.get(changelist)
+    filtered = editor_client.get(changelist, {parameter: "sample history"})
+
+    assert "sample history" in everything.content.decode()
+    assert "round label" in everything.content.decode()
+    shown = filtered.context["cl"].result_list
+    round_ids = {row.pk if changelist.endswith("round/") else row.round_id for row in shown}
+    assert round_ids == {seeded.pk}
+    assert live.pk not in round_ids
+
+
+def test_question_page_in_admin_shows_each_rounds_label(editor_client):
+    question = QuestionFactory()
+    imported, _ = make_round(question, [0.2, 0.3], when=timezone.now() - timedelta(days=1))
+    imported.label = "imported forecasts"
+    imported.save(update_fields=["label"])
+
+    page = editor_client.get(reverse("admin:questions_question_change", args=[question.pk])).content.decode()
+
+    snapshots_table = page.split("Latest 5 snapshots")[1].split("model runs")[0]
+    assert "round label" in snapshots_table
+    assert "imported forecasts" in snapshots_table
