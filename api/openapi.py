@@ -9,6 +9,11 @@ TIME = {"type": "string", "format": "date-time"}
 FRACTION = {"type": "number", "minimum": 0, "maximum": 1}
 NULLABLE_FRACTION = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 COUNT = {"type": "integer", "minimum": 0}
+REPLAYED = {
+    "type": "boolean",
+    "description": "True when the panel's answers are replayed from recordings by a local server "
+    "(a demo or development site), not asked of live models.",
+}
 
 
 def _object(properties, required=None):
@@ -27,6 +32,7 @@ def _ref(name):
 def _page_of(name):
     return _object(
         {
+            "replayed": REPLAYED,
             "count": COUNT,
             "limit": {"type": "integer", "minimum": 1, "maximum": 100},
             "offset": COUNT,
@@ -128,6 +134,7 @@ SCHEMAS["QuestionDetail"] = {
     **SCHEMAS["QuestionSummary"],
     "properties": {
         **SCHEMAS["QuestionSummary"]["properties"],
+        "replayed": REPLAYED,
         "background": {"type": "string"},
         "resolution_criteria": {"type": "string"},
         "resolution_note": {"type": "string"},
@@ -156,6 +163,7 @@ SCHEMAS["CategoryTrackRecord"] = _object(
 )
 SCHEMAS["TrackRecords"] = _object(
     {
+        "replayed": REPLAYED,
         "overall": _ref("TrackRecord"),
         "categories": {"type": "array", "items": _ref("CategoryTrackRecord")},
         "models": {
@@ -170,6 +178,24 @@ SCHEMAS["TrackRecords"] = _object(
         },
     }
 )
+URI = {"type": "string", "format": "uri"}
+SCHEMAS["ApiIndex"] = _object(
+    {
+        "name": {"type": "string"},
+        "version": {"type": "string"},
+        "replayed": REPLAYED,
+        "openapi": {**URI, "description": "This document."},
+        "endpoints": _object(
+            {
+                name: {"type": "string", "description": "A URL; {slug} stands for a question's slug."}
+                for name in (
+                    "categories", "questions", "question", "snapshots", "model_runs", "trajectory_csv",
+                    "model_runs_csv", "track_records",
+                )
+            }
+        ),
+    }
+)  # fmt: skip
 for name in ("Category", "QuestionSummary", "Snapshot", "ModelRun"):
     SCHEMAS[f"{name}Page"] = _page_of(name)
 
@@ -221,6 +247,10 @@ def _csv(description):
 
 
 PATHS = {
+    "/": _get(
+        "The index: every endpoint with its URL, and where this document lives",
+        {"200": _json("ApiIndex", "The endpoints.")}, [], "apiIndex",
+    ),
     "/categories/": _get(
         "Categories, in page order", {"200": _json("CategoryPage", "A page of categories."), **_errors(400)}, PAGING,
         "listCategories",
@@ -278,7 +308,8 @@ def build_document(server_url):
             "title": "forecastsite API",
             "version": "1",
             "description": "Read-only access to published questions, the panel's forecasts and track records. "
-            "Probabilities are fractions in [0, 1]. Responses are cached for up to a minute.",
+            "Probabilities are fractions in [0, 1], rounded to 4 decimals. Responses are cached for up to a "
+            "minute. `replayed` is true when the panel's answers come from a local replay server, not live models.",
         },
         "servers": [{"url": server_url}],
         "paths": PATHS,

@@ -6,6 +6,7 @@ raw model output, no panel endpoints or key names, no drafts.
 
 import math
 
+from django.conf import settings
 from django.urls import reverse
 
 
@@ -13,11 +14,21 @@ def iso(moment):
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
+# Four decimals is a hundredth of a percentage point, finer than any page shows;
+# beyond that a float's last digits are noise (0.27999999999999997).
+DECIMALS = 4
+
+
 def fraction(value):
-    """A probability for JSON: non-finite values never leave the server."""
+    """A probability or score for JSON: rounded, and non-finite values never leave the server."""
     if value is None or not math.isfinite(value):
         return None
-    return value
+    return round(float(value), DECIMALS)
+
+
+def replayed():
+    """Whether the panel's answers come from the local replay server rather than live models (bin/run)."""
+    return bool(getattr(settings, "FORECAST_REPLAY", False))
 
 
 def category(c, request):
@@ -96,6 +107,7 @@ def model_run(r):
 def question_detail(q, request, snapshots, runs):
     data = question_summary(q, request)
     data.update(
+        replayed=replayed(),
         background=q.background,
         resolution_criteria=q.resolution_criteria,
         resolution_note=q.resolution_note if q.status in ("resolved", "annulled") else "",
@@ -117,8 +129,8 @@ def track_record(record):
         "n": record.n,
         "brier": fraction(record.brier),
         "log_score": fraction(record.log_score),
-        "no_skill_brier": record.no_skill_brier,
-        "no_skill_log_score": record.no_skill_log_score,
+        "no_skill_brier": fraction(record.no_skill_brier),
+        "no_skill_log_score": fraction(record.no_skill_log_score),
         "min_resolved": record.min_resolved,
         "is_building": record.is_building,
     }

@@ -5,6 +5,7 @@ from . import views
 app_name = "api"
 urlpatterns = [
     path("openapi.json", views.openapi, name="openapi"),
+    path("v1/", views.index, name="index"),
     path("v1/categories/", views.categories, name="categories"),
     path("v1/questions/", views.questions, name="questions"),
     path("v1/questions/<slug:slug>/", views.question, name="question"),

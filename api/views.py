@@ -13,6 +13,7 @@ from datetime import UTC, datetime, time
 from django.conf import settings
 from django.db.models import Q
 from django.http import HttpResponse, JsonResponse
+from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_safe
@@ -31,6 +32,7 @@ API_CACHE_MAX_SECONDS = 60
 
 def cache_seconds():
     return min(settings.CACHE_SECONDS, API_CACHE_MAX_SECONDS)
+
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -106,6 +108,7 @@ def _page(request, queryset, serialize):
 
     return JsonResponse(
         {
+            "replayed": serializers.replayed(),
             "count": count,
             "limit": limit,
             "offset": offset,
@@ -146,6 +149,35 @@ def _question(slug):
     if question is None:
         raise ApiError(404, "No published question has this slug.")
     return question
+
+
+@api_view
+def index(request):
+    """Where a program starts: every endpoint, the document describing them, and whether answers are replayed."""
+
+    def url(name, *args):
+        return request.build_absolute_uri(reverse(f"api:{name}", args=args))
+
+    question = url("question", "SLUG").replace("SLUG", "{slug}")
+    return JsonResponse(
+        {
+            "name": "forecastsite API",
+            "version": "1",
+            "replayed": serializers.replayed(),
+            "openapi": url("openapi"),
+            "endpoints": {
+                "categories": url("categories"),
+                "questions": url("questions"),
+                "question": question,
+                "snapshots": question + "snapshots/",
+                "model_runs": question + "model-runs/",
+                "trajectory_csv": question + "trajectory.csv",
+                "model_runs_csv": question + "model-runs.csv",
+                "track_records": url("track-records"),
+            },
+        },
+        json_dumps_params={"indent": 1},
+    )
 
 
 @api_view
@@ -237,7 +269,7 @@ def trajectory_csv(request, slug):
     return _csv_response(
         f"{q.slug}-trajectory.csv",
         ["taken_at", "mean", "median", "minimum", "maximum", "spread", "models_ok", "models_failed"],
-        ((serializers.iso(r[0]), *r[1:]) for r in _bounded(rows)),
+        ((serializers.iso(r[0]), *(serializers.fraction(v) for v in r[1:6]), *r[6:]) for r in _bounded(rows)),
     )
 
 
@@ -254,7 +286,14 @@ def model_runs_csv(request, slug):
         f"{q.slug}-model-runs.csv",
         ["answered_at", "round_id", "model", "status", "probability", "rationale"],
         (
-            (serializers.iso(r[0]), r[1], r[2], r[3], r[4], r[5] if r[3] == "ok" else "")
+            (
+                serializers.iso(r[0]),
+                r[1],
+                r[2],
+                r[3],
+                serializers.fraction(r[4]),
+                r[5] if r[3] == "ok" else "",
+            )
             for r in _bounded(rows)
         ),
     )
@@ -273,6 +312,7 @@ def track_records(request):
 
     cats = list(Category.objects.order_by("order", "name"))
     data = {
+        "replayed": serializers.replayed(),
         "overall": serializers.track_record(scoring.overall_track_record()),
         "categories": [
             {"category": c.slug, "name": c.name, **serializers.track_record(scoring.category_track_record(c))}

@@ -59,7 +59,7 @@ def test_every_endpoint_answers_as_documented(data, wsgi_app):
     """
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", wsgi_app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 8
+    assert len(operations) == 9
 
     for operation in operations:
 
@@ -81,6 +81,7 @@ def test_the_document_is_openapi_3_1_and_lists_every_endpoint(client):
 
     assert document["openapi"].startswith("3.1")
     assert set(document["paths"]) == {
+        "/",
         "/categories/",
         "/questions/",
         "/questions/{slug}/",
@@ -240,3 +241,52 @@ def test_track_records_follow_resolutions(client, data):
     assert economy["n"] == 1
     assert economy["brier"] == pytest.approx(0.04)
     assert body["overall"]["n"] == 1
+
+
+def test_the_api_root_lists_every_endpoint_and_the_document(client, data):
+    response = client.get("/api/v1/")
+
+    assert response.status_code == 200
+    index = response.json()
+    assert index["openapi"] == "http://testserver/api/openapi.json"
+    assert client.get(index["openapi"]).status_code == 200
+    endpoints = index["endpoints"]
+    documented = client.get("/api/openapi.json").json()["paths"]
+    assert {url.removeprefix("http://testserver/api/v1") for url in endpoints.values()} == set(documented) - {
+        "/"
+    }
+    for url in endpoints.values():
+        assert client.get(url.replace("{slug}", data[0].slug)).status_code == 200, url
+
+
+@pytest.mark.parametrize("replay", [True, False])
+def test_responses_say_whether_the_answers_are_replayed(client, data, settings, replay):
+    settings.FORECAST_REPLAY = replay
+
+    for url in (
+        "/api/v1/",
+        "/api/v1/questions/",
+        f"/api/v1/questions/{data[0].slug}/",
+        "/api/v1/track-records/",
+    ):
+        assert client.get(url).json()["replayed"] is replay, url
+
+
+def test_probabilities_are_rounded_to_four_decimals_and_stay_numbers(client):
+    question = QuestionFactory(slug="noisy")
+    # Sums of fractions leave float noise in the last digits (0.1 + 0.2 is 0.30000000000000004).
+    make_round(question, [0.1, 0.2, 0.54], when=timezone.now() - timedelta(hours=1))
+    make_round(question, [0.123456789, 0.2, 0.3])
+
+    detail = client.get("/api/v1/questions/noisy/").json()
+    body = client.get("/api/v1/questions/noisy/").content.decode()
+
+    assert "0.27999999999999997" not in body
+    assert "0.123456789" not in body
+    assert [s["mean"] for s in detail["snapshots"]][1] == 0.28
+    assert sorted(r["probability"] for r in detail["model_runs"]) == [0.1235, 0.2, 0.3]
+    assert detail["latest"]["mean"] == round((0.123456789 + 0.2 + 0.3) / 3, 4)
+    trajectory = list(
+        csv.reader(io.StringIO(client.get("/api/v1/questions/noisy/trajectory.csv").content.decode()))
+    )
+    assert trajectory[1][1] == "0.28"
