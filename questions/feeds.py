@@ -30,6 +30,10 @@ from forecasts.models import ModelRun, Snapshot
 from .models import Category, Question
 
 ITEMS = 30
+# Said in every channel and item when bin/run answers with the local replay server.
+REPLAY_NOTICE = (
+    "Demo mode: model answers are replayed from recordings by a local server, not asked of live models."
+)
 MIN_MOVE_RANGE = (1.0, 100.0)
 
 
@@ -246,12 +250,22 @@ class ForecastFeed(Feed):
         return obj.link
 
     def description(self, obj):
+        if settings.FORECAST_REPLAY:
+            return f"{obj.description} {REPLAY_NOTICE}"
         return obj.description
 
     subtitle = description
 
     def feed_guid(self, obj):
         return site_url(obj.link)
+
+    def get_feed(self, obj, request):
+        feed = super().get_feed(obj, request)
+        if settings.FORECAST_REPLAY:
+            # Each item too: readers often see an item without its channel.
+            for item in feed.items:
+                item["description"] = f"<p>{REPLAY_NOTICE}</p>\n{item['description']}"
+        return feed
 
     def items(self, obj):
         events = collect_events(obj)

@@ -235,3 +235,24 @@ def _scope():
     from questions.feeds import Scope
 
     return Scope(title="t", link="/", description="d", questions=Question.objects.published(), min_move=1.0)
+
+
+@pytest.mark.parametrize("url", FEED_URLS)
+def test_replayed_answers_are_announced_in_the_channel_and_every_item(client, history, settings, url):
+    settings.FORECAST_REPLAY = True
+
+    parsed = _parse(client, url)
+
+    assert "replayed from recordings" in parsed.feed.subtitle
+    assert parsed.entries
+    for entry in parsed.entries:
+        assert "replayed from recordings" in entry.summary, entry.title
+
+
+def test_live_answers_carry_no_replay_notice(client, history, settings):
+    settings.FORECAST_REPLAY = False
+
+    parsed = _parse(client, "/feeds/")
+
+    assert "replayed" not in parsed.feed.subtitle
+    assert not any("replayed" in entry.summary for entry in parsed.entries)
