@@ -78,3 +78,38 @@ def panel(db, replay_server):
         )
         for i, letter in enumerate("ABCD")
     ]
+
+
+def restore_migration_data():
+    """Put back the rows data migrations create: the Editors group and the default panel.
+
+    The flush after each transactional test (browser and worker tests) empties
+    every table, and only content types and permissions come back by themselves.
+    """
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group, Permission
+
+    from forecasts.models import PanelModel
+
+    if not Group.objects.filter(name="Editors").exists():
+        editors = importlib.import_module("questions.migrations.0002_lifecycle_constraints_and_editors")
+        group = Group.objects.create(name="Editors")
+        group.permissions.set(
+            Permission.objects.get(content_type__app_label=label, codename=codename)
+            for label, codenames in editors.EDITOR_PERMISSIONS.items()
+            for codename in codenames
+        )
+    if not PanelModel.objects.exists():
+        panel = importlib.import_module("forecasts.migrations.0002_default_panel")
+        panel.seed_panel(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _data_from_migrations(request):
+    uses_db = {"db", "transactional_db", "_django_db_helper"} & set(request.fixturenames)
+    if not uses_db and not request.node.get_closest_marker("django_db"):
+        return
+    request.getfixturevalue("_django_db_helper")
+    restore_migration_data()
