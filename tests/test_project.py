@@ -89,3 +89,22 @@ def test_redis_url_makes_redis_the_broker_and_the_cache():
         "False",
         "django.core.cache.backends.redis.RedisCache",
     ]
+
+
+def test_an_empty_timeout_setting_means_the_default_not_no_timeout():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s; print(s.FORECAST_DEFAULT_TIMEOUT)",
+        ],
+        cwd=ROOT,
+        env={
+            "PATH": os.environ["PATH"],
+            "DJANGO_SETTINGS_MODULE": "forecastsite.settings",
+            "FORECAST_DEFAULT_TIMEOUT": "",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert 0 < float(result.stdout) <= 120

@@ -406,3 +406,45 @@ def test_one_base_url_variable_points_the_whole_panel_at_a_compatible_server(
     assert "16pt spread" in page
     assert "API error" in page
     assert "HTTP 500" not in page  # error details are for editors
+
+
+def test_an_unparseable_reply_is_stored_whole_with_an_excerpt_in_the_error(panel, replay_server):
+    reply = "The outlook is murky and I will not commit to a figure today."
+    replay_server.script = {
+        "model-a": [{"content": reply}],
+        **{m: [ok(0.5)] for m in ("model-b", "model-c", "model-d")},
+    }
+    rnd, _ = run_new_round(QuestionFactory())
+    run = ModelRun.objects.get(round=rnd, model_name="Seat A")
+    assert run.status == "unparseable" and run.probability is None
+    assert run.raw_output == reply
+    assert "The outlook is murky" in run.error_message
+
+
+def test_a_bare_number_above_one_is_stored_as_a_percent_and_flagged(panel, replay_server):
+    replay_server.script = {
+        "model-a": [{"content": '{"probability": 65, "rationale": "x"}'}],
+        "model-b": [{"content": '{"probability": -0.1, "rationale": "x"}'}],
+        "model-c": [ok(0.5)],
+        "model-d": [ok(0.5)],
+    }
+    rnd, _ = run_new_round(QuestionFactory())
+    runs = {r.model_name: r for r in ModelRun.objects.filter(round=rnd)}
+    assert (runs["Seat A"].probability, runs["Seat A"].was_percent) == (0.65, True)
+    assert (runs["Seat B"].status, runs["Seat B"].probability) == ("unparseable", None)
+
+
+def test_the_database_refuses_a_probability_outside_zero_to_one():
+    from django.db import IntegrityError, transaction
+
+    question = QuestionFactory()
+    rnd = services.create_manual_round(question)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ModelRun.objects.create(
+            round=rnd,
+            question=question,
+            model_name="X",
+            status="ok",
+            probability=1.2,
+            answered_at=timezone.now(),
+        )
