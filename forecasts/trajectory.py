@@ -96,26 +96,29 @@ WHERE r_low = 1 OR r_high = 1 OR rn = 1 OR rn = n
 ORDER BY taken_at, id
 """
 
+# A model's point sits at its round's time, on the same x as the average it
+# went into; runs of rounds with no snapshot (imported runs outside the panel)
+# are not on the chart.
 _RUN_SQL = """
-SELECT id, model_name, answered_at, probability FROM (
-    SELECT id, model_name, answered_at, probability, rn, n,
-        ROW_NUMBER() OVER (PARTITION BY model_name, b ORDER BY probability, answered_at) AS r_low,
-        ROW_NUMBER() OVER (PARTITION BY model_name, b ORDER BY probability DESC, answered_at) AS r_high
+SELECT id, model_name, at, probability FROM (
+    SELECT id, model_name, at, probability, rn, n,
+        ROW_NUMBER() OVER (PARTITION BY model_name, b ORDER BY probability, at) AS r_low,
+        ROW_NUMBER() OVER (PARTITION BY model_name, b ORDER BY probability DESC, at) AS r_high
     FROM (
-        SELECT id, model_name, answered_at, probability, rn, n,
+        SELECT id, model_name, at, probability, rn, n,
             CASE WHEN n <= %(max_points)s THEN rn ELSE ((rn - 1) * %(buckets)s) / n END AS b
         FROM (
-            SELECT id, model_name, answered_at, probability,
-                ROW_NUMBER() OVER (PARTITION BY model_name ORDER BY answered_at, id) AS rn,
-                COUNT(*) OVER (PARTITION BY model_name) AS n
-            FROM {table}
-            WHERE question_id = %(question)s AND status = %(ok)s AND probability IS NOT NULL
-                AND answered_at >= %(since)s
+            SELECT r.id, r.model_name, s.taken_at AS at, r.probability,
+                ROW_NUMBER() OVER (PARTITION BY r.model_name ORDER BY s.taken_at, r.id) AS rn,
+                COUNT(*) OVER (PARTITION BY r.model_name) AS n
+            FROM {table} r JOIN {snapshots} s ON s.round_id = r.round_id
+            WHERE r.question_id = %(question)s AND r.status = %(ok)s AND r.probability IS NOT NULL
+                AND s.taken_at >= %(since)s
         ) numbered
     ) bucketed
 ) ranked
 WHERE r_low = 1 OR r_high = 1 OR rn = 1 OR rn = n
-ORDER BY model_name, answered_at, id
+ORDER BY model_name, at, id
 """
 
 # Earlier than any snapshot: the "all" range needs no second query shape.
@@ -166,7 +169,9 @@ def build_trajectory(question, range_key=DEFAULT_RANGE, max_points=MAX_POINTS) -
     with connection.cursor() as cursor:
         cursor.execute(_SNAPSHOT_SQL.format(table=Snapshot._meta.db_table), params)
         snapshots = cursor.fetchall()
-        cursor.execute(_RUN_SQL.format(table=ModelRun._meta.db_table), params)
+        cursor.execute(
+            _RUN_SQL.format(table=ModelRun._meta.db_table, snapshots=Snapshot._meta.db_table), params
+        )
         runs = cursor.fetchall()
     count = snapshots[0][5] if snapshots else 0
     sampled = count > max_points

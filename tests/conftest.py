@@ -8,6 +8,20 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def redis_url_for_this_process(url):
+    """Each pytest-xdist process gets its own Redis database: every test flushes its cache.
+
+    The first process keeps the configured database (bin/test: 14, beside the
+    test broker's 13); the others count down from 12.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    number = int(worker[2:]) if worker[2:].isdigit() else 0
+    if not url or number == 0:
+        return url
+    base, _, database = url.rpartition("/")
+    return f"{base}/{int(database or 0) - 1 - number}"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(settings):
     """Each test starts with an empty cache, whatever backend CI configured.
@@ -19,6 +33,11 @@ def _isolated_cache(settings):
 
     settings.CACHE_SECONDS = 300
     settings.PAGE_CACHE_SECONDS = 300
+    location = settings.CACHES["default"].get("LOCATION", "")
+    if location.startswith("redis://") and redis_url_for_this_process(location) != location:
+        settings.CACHES = {
+            "default": {**settings.CACHES["default"], "LOCATION": redis_url_for_this_process(location)}
+        }
 
     cache.clear()
     yield

@@ -220,3 +220,17 @@ def test_the_json_never_contains_non_finite_numbers(client):
         "min": 0.0,
         "max": 100.0,
     }
+
+
+def test_model_points_sit_at_their_rounds_time_not_when_they_answered():
+    from forecasts.models import ModelRun
+
+    question = QuestionFactory()
+    slot = timezone.now().replace(microsecond=0) - timedelta(days=1)
+    rnd, _ = make_round(question, [0.2, 0.4], when=slot)
+    ModelRun.objects.filter(round=rnd).update(answered_at=slot + timedelta(hours=15))
+    data = build_trajectory(question, "all")
+    assert {tuple(m["points"][0]) for m in data["models"]} == {
+        (data["rows"][0]["t"], 20.0),
+        (data["rows"][0]["t"], 40.0),
+    }
