@@ -208,14 +208,7 @@ def resolve(question, outcome, user=None, note=None, source=None, now=None):
     if outcome not in (True, False):
         raise TransitionError("A resolution needs an outcome, YES or NO.")
     _check(question, RESOLVABLE, "resolve")
-    question.status = Status.RESOLVED
-    question.outcome = outcome
-    question.resolved_at = now or timezone.now()
-    question.resolved_by = user
-    fields = ["status", "outcome", "resolved_at", "resolved_by"]
-    if note is not None:
-        question.resolution_note = note
-        fields.append("resolution_note")
+    fields = _decide(question, Status.RESOLVED, outcome, user, note, now)
     if source is not None:
         question.resolution_source = source
         fields.append("resolution_source")
@@ -226,15 +219,20 @@ def resolve(question, outcome, user=None, note=None, source=None, now=None):
 def annul(question, user=None, note=None, now=None):
     """The question cannot be resolved fairly: it leaves every track record."""
     _check(question, ANNULLABLE, "annul")
-    question.status = Status.ANNULLED
-    question.outcome = None
+    return _save(question, _decide(question, Status.ANNULLED, None, user, note, now))
+
+
+def _decide(question, status, outcome, user, note, now):
+    """Set what a resolution and an annulment both record; returns the fields to save."""
+    question.status = status
+    question.outcome = outcome
     question.resolved_at = now or timezone.now()
     question.resolved_by = user
     fields = ["status", "outcome", "resolved_at", "resolved_by"]
     if note is not None:
         question.resolution_note = note
         fields.append("resolution_note")
-    return _save(question, fields)
+    return fields
 
 
 @transaction.atomic
