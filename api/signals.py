@@ -5,8 +5,8 @@ when its Snapshot is written (forecasts.services.close_round), so a Snapshot
 bumps only its question's pages and the list pages; a model's successful
 answer alone changes nothing a reader sees until then. A failed answer does
 bump its question: a round where every model failed writes no Snapshot, yet
-the question page shows it with its "API error" cards. Edits to questions,
-categories and the panel, and any delete, invalidate everything.
+the question page shows it with its "API error" cards. Edits and deletes of
+questions, categories and the panel invalidate everything.
 """
 
 from django.db.models.signals import post_delete, post_save
@@ -23,10 +23,10 @@ from questions.services import bump_content_generation, bump_question_generation
 @receiver(post_delete, sender=Category)
 @receiver(post_save, sender=PanelModel)
 @receiver(post_delete, sender=PanelModel)
-# A delete may cascade over thousands of rows: one bump per transaction
-# (questions.services._bump), no lookup of each row's question.
-@receiver(post_delete, sender=Snapshot)
-@receiver(post_delete, sender=ModelRun)
+# No delete receivers on Snapshot and ModelRun: one would make Django load every
+# row of a cascade into memory (a question with years of history has hundreds of
+# thousands) instead of deleting them in one statement. Deleting the question
+# bumps everything; rounds and their rows are never deleted on their own.
 def content_changed(sender, **kwargs):
     bump_content_generation()
 

@@ -313,3 +313,25 @@ def test_question_page_in_admin_shows_each_rounds_label(editor_client):
     snapshots_table = page.split("Latest 5 snapshots")[1].split("model runs")[0]
     assert "round label" in snapshots_table
     assert "imported forecasts" in snapshots_table
+
+
+def test_deleting_a_question_does_not_load_its_history_row_by_row():
+    """Model runs and snapshots go in one statement each, however many there are."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from forecasts.models import ModelRun, Snapshot
+    from tests.factories import QuestionFactory, make_round
+
+    def delete_cost(rounds):
+        question = QuestionFactory()
+        start = timezone.now() - timedelta(days=rounds)
+        for day in range(rounds):
+            make_round(question, [0.4, 0.5, 0.6], when=start + timedelta(days=day))
+        with CaptureQueriesContext(connection) as queries:
+            question.delete()
+        return len(queries)
+
+    small, large = delete_cost(3), delete_cost(60)
+    assert large == small
+    assert ModelRun.objects.count() == 0 and Snapshot.objects.count() == 0
