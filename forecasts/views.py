@@ -14,6 +14,7 @@ CATEGORY_PAGE_SIZE = 25
 
 
 @require_safe
+@cache_for_readers
 def category_page(request, slug):
     """A category's published questions with their headline, and its track record."""
     category = get_object_or_404(Category, slug=slug)

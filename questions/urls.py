@@ -1,11 +1,14 @@
 from django.urls import path
 
+from forecasts.views import category_page
+
 from . import views
 
 app_name = "questions"
 urlpatterns = [
     path("", views.home, name="home"),
-    path("categories/<slug:slug>/", views.category, name="category"),
+    # The page lives with the scoring code that fills it.
+    path("categories/<slug:slug>/", category_page, name="category"),
     path("questions/<slug:slug>/", views.detail, name="detail"),
     path("questions/<slug:slug>/trajectory/", views.trajectory_fragment, name="trajectory"),
     path("questions/<slug:slug>/trajectory.json", views.trajectory_json, name="trajectory-json"),

@@ -100,14 +100,6 @@ def _query_prefix(category, status):
     return "&".join(parts) + ("&" if parts else "")
 
 
-@cache_for_readers
-def category(request, slug):
-    # The page and its track record live with the scoring code in forecasts.views.
-    from forecasts.views import category_page
-
-    return category_page(request, slug)
-
-
 # --- the question page -----------------------------------------------------------
 
 
@@ -269,26 +261,30 @@ def _track_record_context(question):
     return {"confidence": readings.confidence(question.category)}
 
 
+def _part_or_page(request, slug, partial, part_context):
+    """A lazy part: its fragment for HTMX, the whole question page with it included otherwise."""
+    question = _published_question(slug)
+    if request.htmx:
+        return render(
+            request, f"questions/detail.html#{partial}", {"question": question, **part_context(question)}
+        )
+    return render(request, "questions/detail.html", _detail_context(request, question, lazy=False))
+
+
 @require_safe
 @vary_on_headers("HX-Request")
 @cache_for_readers
 def trajectory_fragment(request, slug):
-    question = _published_question(slug)
-    if request.htmx:
-        context = {"question": question, **_trajectory_context(question, request.GET.get("range"))}
-        return render(request, "questions/detail.html#trajectory", context)
-    return render(request, "questions/detail.html", _detail_context(request, question, lazy=False))
+    return _part_or_page(
+        request, slug, "trajectory", lambda q: _trajectory_context(q, request.GET.get("range"))
+    )
 
 
 @require_safe
 @vary_on_headers("HX-Request")
 @cache_for_readers
 def track_record(request, slug):
-    question = _published_question(slug)
-    if request.htmx:
-        context = {"question": question, **_track_record_context(question)}
-        return render(request, "questions/detail.html#track-record", context)
-    return render(request, "questions/detail.html", _detail_context(request, question, lazy=False))
+    return _part_or_page(request, slug, "track-record", _track_record_context)
 
 
 @require_safe
