@@ -154,3 +154,11 @@ def rss_mb(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def make_data(db, questions, days, resolved_share=None):
+    """(Re)build a benchmark database with bench/make_data.py, quietly."""
+    command = [PYTHON, "bench/make_data.py", "--db", db, "--questions", str(questions), "--days", str(days)]
+    if resolved_share is not None:
+        command += ["--resolved-share", str(resolved_share)]
+    subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)

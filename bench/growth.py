@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import PYTHON, ROOT, machine, site_env  # noqa: E402
+from bench.common import PYTHON, ROOT, machine, make_data, site_env  # noqa: E402
 
 PATHS = {
     "question page": "/questions/bench-1/",
@@ -79,23 +79,7 @@ def main(argv=None):
     results = []
     for size in [int(s) for s in args.sizes.split(",")]:
         days = (size - 1) / 4  # rounds every six hours, both ends included
-        subprocess.run(
-            [
-                PYTHON,
-                "bench/make_data.py",
-                "--db",
-                args.db,
-                "--questions",
-                "1",
-                "--days",
-                str(days),
-                "--resolved-share",
-                "0",
-            ],
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        make_data(args.db, 1, days, resolved_share=0)
         env = site_env(args.db, "", PAGE_CACHE_SECONDS=0)
         out = subprocess.run(
             [PYTHON, "bench/growth.py", "--measure", "--repeat", str(args.repeat)],

@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import PYTHON, ROOT, SERVER, log, machine, rss_mb  # noqa: E402
+from bench.common import SERVER, log, machine, make_data, rss_mb  # noqa: E402
 
 
 def main(argv=None):
@@ -39,23 +38,7 @@ def main(argv=None):
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    subprocess.run(
-        [
-            PYTHON,
-            "bench/make_data.py",
-            "--db",
-            args.db,
-            "--questions",
-            str(args.questions),
-            "--days",
-            "0",
-            "--resolved-share",
-            "0",
-        ],
-        cwd=ROOT,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    make_data(args.db, args.questions, 0, resolved_share=0)
     os.environ.update(
         DATABASE_URL=f"{SERVER}/{args.db}",
         REDIS_URL="",

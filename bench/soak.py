@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import PYTHON, ROOT, gunicorn, log, machine, site_env, wrk  # noqa: E402
+from bench.common import PYTHON, ROOT, gunicorn, log, machine, make_data, site_env, wrk  # noqa: E402
 
 COUNTS_SQL = {
     "rounds": "SELECT count(*) FROM forecasts_round",
@@ -90,21 +90,7 @@ def main(argv=None):
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    subprocess.run(
-        [
-            PYTHON,
-            "bench/make_data.py",
-            "--db",
-            args.db,
-            "--questions",
-            str(args.questions),
-            "--days",
-            str(args.days),
-        ],
-        cwd=ROOT,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    make_data(args.db, args.questions, args.days)
     from replay import ReplayServer
 
     replay = ReplayServer(record_calls=False).start()
